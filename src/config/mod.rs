@@ -1,0 +1,13 @@
+//! Loading and validating everything an operator or engineer configures: the app config, device
+//! profiles (`device-profiles/`), pipelines (`pipelines/`) and the asset registers (CSV).
+//!
+//! Every error names the file, the line (where one is known) and the field path, and loading
+//! reports all errors of a file set at once rather than stopping at the first.
+
+mod error;
+pub mod app;
+pub mod pipeline;
+pub mod profile;
+pub mod registers;
+
+pub use error::{line_of_field, load_yaml_str, ConfigError, ConfigErrors};

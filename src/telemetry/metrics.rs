@@ -1,0 +1,223 @@
+//! The one place every Prometheus metric name is defined.
+//!
+//! Labels are closed, low-cardinality sets (profile, reason, signal, phase, kind, status, stage,
+//! route template, status code). A device id is never a label: per-device data belongs in the
+//! time-series store, not in Prometheus (STYLE.md convention 12).
+
+use prometheus::{Registry, TextEncoder};
+
+use super::handles::{Counter, CounterVec, Gauge, GaugeVec, HistogramVec};
+
+/// Every metric name exported, for tests and documentation.
+pub const METRIC_NAMES: &[&str] = &[
+    "citybrain_messages_total",
+    "citybrain_bytes_total",
+    "citybrain_readings_total",
+    "citybrain_dead_letters_total",
+    "citybrain_duplicates_total",
+    "citybrain_late_total",
+    "citybrain_future_total",
+    "citybrain_anomalies_total",
+    "citybrain_incidents_opened_total",
+    "citybrain_incident_updates_total",
+    "citybrain_incidents",
+    "citybrain_ingest_queue_depth",
+    "citybrain_dataflow_watermark_lag_seconds",
+    "citybrain_dataflow_latency_seconds",
+    "citybrain_mqtt_connected",
+    "citybrain_mqtt_reconnects_total",
+    "citybrain_mqtt_shed_qos0_total",
+    "citybrain_api_requests_total",
+];
+
+/// Content type of [`Metrics::encode`] (Prometheus text exposition format 0.0.4).
+pub const CONTENT_TYPE: &str = prometheus::TEXT_FORMAT;
+
+/// Latency buckets in seconds: sub-millisecond in-process hops up to half a minute of backlog.
+const LATENCY_BUCKETS: &[f64] = &[
+    0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0,
+];
+
+/// All of citybrain's metrics, registered in their own registry (not the global default one, so
+/// tests can build as many as they like). Cheap to share in an `Arc`; every handle is lock-free.
+#[derive(Debug)]
+pub struct Metrics {
+    registry: Registry,
+    /// MQTT messages received, by device profile (`unknown` when no profile matched).
+    pub messages_total: CounterVec<1>,
+    /// Payload bytes received, by device profile.
+    pub bytes_total: CounterVec<1>,
+    /// Readings decoded, by device profile.
+    pub readings_total: CounterVec<1>,
+    /// Messages or readings set aside, by reason class (`malformed`, `late`, `no_profile`, ...).
+    pub dead_letters_total: CounterVec<1>,
+    /// Readings dropped as duplicates (same device, metric, time and sequence).
+    pub duplicates_total: Counter,
+    /// Readings older than the watermark allows.
+    pub late_total: Counter,
+    /// Readings too far ahead of the wall clock to trust.
+    pub future_total: Counter,
+    /// Anomalies emitted, by pipeline signal and phase (`raised` / `cleared`).
+    pub anomalies_total: CounterVec<2>,
+    /// Incidents opened, by kind.
+    pub incidents_opened_total: CounterVec<1>,
+    /// Incident snapshots applied to existing incidents, by kind.
+    pub incident_updates_total: CounterVec<1>,
+    /// Incidents currently held, by kind and lifecycle status (set by the incident store).
+    pub incidents: GaugeVec<2>,
+    /// Messages waiting between the MQTT source and the dataflow.
+    pub ingest_queue_depth: Gauge,
+    /// Wall clock minus the dataflow's event-time watermark, in seconds.
+    pub dataflow_watermark_lag_seconds: Gauge,
+    /// Arrival wall clock to output, by stage (`anomaly` | `incident`), in seconds.
+    pub dataflow_latency_seconds: HistogramVec<1>,
+    /// 1 while the MQTT connection is up, 0 otherwise.
+    pub mqtt_connected: Gauge,
+    /// MQTT reconnect attempts.
+    pub mqtt_reconnects_total: Counter,
+    /// QoS 0 messages shed because the dataflow was overloaded.
+    pub mqtt_shed_qos0_total: Counter,
+    /// API requests, by route template (`/api/v1/incidents/{id}`) and status code.
+    pub api_requests_total: CounterVec<2>,
+}
+
+impl Metrics {
+    /// Creates and registers every metric. Never panics: a registration problem is logged and the
+    /// metric keeps working unexported.
+    pub fn new() -> Metrics {
+        let r = Registry::new();
+        let m = Metrics {
+            messages_total: CounterVec::new(
+                &r,
+                "citybrain_messages_total",
+                "MQTT messages received, by device profile.",
+                ["profile"],
+            ),
+            bytes_total: CounterVec::new(
+                &r,
+                "citybrain_bytes_total",
+                "MQTT payload bytes received, by device profile.",
+                ["profile"],
+            ),
+            readings_total: CounterVec::new(
+                &r,
+                "citybrain_readings_total",
+                "Readings decoded, by device profile.",
+                ["profile"],
+            ),
+            dead_letters_total: CounterVec::new(
+                &r,
+                "citybrain_dead_letters_total",
+                "Messages or readings set aside as dead letters, by reason class.",
+                ["reason"],
+            ),
+            duplicates_total: Counter::new(
+                &r,
+                "citybrain_duplicates_total",
+                "Readings dropped as duplicates.",
+            ),
+            late_total: Counter::new(
+                &r,
+                "citybrain_late_total",
+                "Readings behind the event-time watermark.",
+            ),
+            future_total: Counter::new(
+                &r,
+                "citybrain_future_total",
+                "Readings too far ahead of the wall clock.",
+            ),
+            anomalies_total: CounterVec::new(
+                &r,
+                "citybrain_anomalies_total",
+                "Anomalies emitted, by signal and phase.",
+                ["signal", "phase"],
+            ),
+            incidents_opened_total: CounterVec::new(
+                &r,
+                "citybrain_incidents_opened_total",
+                "Incidents opened, by kind.",
+                ["kind"],
+            ),
+            incident_updates_total: CounterVec::new(
+                &r,
+                "citybrain_incident_updates_total",
+                "Snapshots applied to existing incidents, by kind.",
+                ["kind"],
+            ),
+            incidents: GaugeVec::new(
+                &r,
+                "citybrain_incidents",
+                "Incidents held, by kind and lifecycle status.",
+                ["kind", "status"],
+            ),
+            ingest_queue_depth: Gauge::new(
+                &r,
+                "citybrain_ingest_queue_depth",
+                "Messages queued between the MQTT source and the dataflow.",
+            ),
+            dataflow_watermark_lag_seconds: Gauge::new(
+                &r,
+                "citybrain_dataflow_watermark_lag_seconds",
+                "Wall clock minus the event-time watermark, in seconds.",
+            ),
+            dataflow_latency_seconds: HistogramVec::new(
+                &r,
+                "citybrain_dataflow_latency_seconds",
+                "Arrival wall clock to emitted output, by stage (anomaly or incident).",
+                ["stage"],
+                LATENCY_BUCKETS,
+            ),
+            mqtt_connected: Gauge::new(
+                &r,
+                "citybrain_mqtt_connected",
+                "1 while connected to the MQTT broker, else 0.",
+            ),
+            mqtt_reconnects_total: Counter::new(
+                &r,
+                "citybrain_mqtt_reconnects_total",
+                "MQTT reconnect attempts.",
+            ),
+            mqtt_shed_qos0_total: Counter::new(
+                &r,
+                "citybrain_mqtt_shed_qos0_total",
+                "QoS 0 messages shed under overload.",
+            ),
+            api_requests_total: CounterVec::new(
+                &r,
+                "citybrain_api_requests_total",
+                "API requests, by route template and HTTP status code.",
+                ["route", "code"],
+            ),
+            registry: r,
+        };
+        // Both stages are a closed set: export them from the start so dashboards see zeros
+        // instead of "no data" before the first incident.
+        for stage in ["anomaly", "incident"] {
+            m.dataflow_latency_seconds.count([stage]);
+        }
+        m
+    }
+
+    /// The registry, for callers that want to add process or runtime collectors.
+    pub fn registry(&self) -> &Registry {
+        &self.registry
+    }
+
+    /// Every metric in the Prometheus text format ([`CONTENT_TYPE`]).
+    pub fn encode(&self) -> String {
+        match TextEncoder::new().encode_to_string(&self.registry.gather()) {
+            Ok(text) => text,
+            Err(err) => {
+                // Only possible with a broken metric family; an empty scrape beats a 500 loop.
+                tracing::error!(error = %err, "metrics encoding failed");
+                String::new()
+            }
+        }
+    }
+}
+
+impl Default for Metrics {
+    fn default() -> Self {
+        Metrics::new()
+    }
+}

@@ -1,0 +1,29 @@
+//! Telemetry: every Prometheus metric citybrain exports (names, help, labels, buckets) and the
+//! tracing setup. Other modules take an `Arc<Metrics>` and call its typed handles; no other module
+//! names a metric. See STYLE.md convention 12: no device id is ever a label.
+
+mod handles;
+mod logging;
+mod metrics;
+#[cfg(test)]
+mod tests;
+
+pub use handles::{Counter, CounterVec, Gauge, GaugeVec, HistogramVec};
+pub use logging::init_tracing;
+pub use metrics::{Metrics, CONTENT_TYPE, METRIC_NAMES};
+
+/// Errors from telemetry setup.
+#[derive(Debug, thiserror::Error)]
+pub enum TelemetryError {
+    /// `RUST_LOG` could not be parsed.
+    #[error("invalid log filter {spec:?} in RUST_LOG: {reason}")]
+    LogFilter {
+        /// The filter as given.
+        spec: String,
+        /// Why it was rejected.
+        reason: String,
+    },
+    /// A global subscriber was already installed.
+    #[error("tracing already initialised: {0}")]
+    AlreadyInitialised(String),
+}
