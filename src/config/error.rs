@@ -26,7 +26,12 @@ impl ConfigError {
         field: impl Into<String>,
         message: impl Into<String>,
     ) -> Self {
-        ConfigError { file: file.into(), line, field: field.into(), message: message.into() }
+        ConfigError {
+            file: file.into(),
+            line,
+            field: field.into(),
+            message: message.into(),
+        }
     }
 
     /// An error about `field` whose line is looked up in the file's `text`.
@@ -110,17 +115,25 @@ pub fn line_of_field(text: &str, field: &str) -> Option<usize> {
     let mut found = None;
     for part in field.split('.') {
         let (key, index) = match part.find('[') {
-            Some(i) => (&part[..i], part[i + 1..].trim_end_matches(']').parse::<usize>().ok()),
+            Some(i) => (
+                &part[..i],
+                part[i + 1..].trim_end_matches(']').parse::<usize>().ok(),
+            ),
             None => (part, None),
         };
         if key.is_empty() {
             continue;
         }
-        let pos = lines.iter().enumerate().skip(from).find_map(|(i, l)| {
+        let found_key = lines.iter().enumerate().skip(from).find_map(|(i, l)| {
             let t = l.trim_start().trim_start_matches("- ").trim_start();
-            (t.starts_with(&format!("{key}:")) || t.starts_with(&format!("\"{key}\":")))
+            let t = t.trim_start_matches('{').trim_start();
+            let inline = l.contains(&format!("{{{key}:")) || l.contains(&format!(", {key}:"));
+            (t.starts_with(&format!("{key}:")) || t.starts_with(&format!("\"{key}\":")) || inline)
                 .then_some(i)
-        })?;
+        });
+        // A key that is not found (a default, or written in a way we do not follow) reports
+        // the line of the deepest part of the path that was found.
+        let Some(pos) = found_key else { return found };
         from = pos + 1;
         found = Some(pos + 1);
         if let Some(idx) = index {
@@ -175,5 +188,15 @@ mod tests {
         assert_eq!(line_of_field(text, "correlation.radius_m"), Some(8));
         assert_eq!(line_of_field(text, "signals[1].metric"), Some(6));
         assert_eq!(line_of_field(text, "nothing.here"), None);
+        assert_eq!(
+            line_of_field(text, "correlation.missing"),
+            Some(7),
+            "falls back to the parent"
+        );
+        let flow = "incident:\n  trigger:\n    - all:\n        - {signals: [a], min_devices: 0}\n";
+        assert_eq!(
+            line_of_field(flow, "incident.trigger[0].all[0].min_devices"),
+            Some(4)
+        );
     }
 }

@@ -4,8 +4,8 @@
 //! Every error names the file, the line (where one is known) and the field path, and loading
 //! reports all errors of a file set at once rather than stopping at the first.
 
-mod error;
 pub mod app;
+mod error;
 pub mod pipeline;
 pub mod profile;
 pub mod registers;

@@ -20,7 +20,10 @@ impl Location {
     /// Great-circle distance in metres.
     pub fn distance_m(&self, other: &Location) -> f64 {
         use geo::{Distance, Haversine, Point};
-        Haversine.distance(Point::new(self.lon, self.lat), Point::new(other.lon, other.lat))
+        Haversine.distance(
+            Point::new(self.lon, self.lat),
+            Point::new(other.lon, other.lat),
+        )
     }
 }
 

@@ -98,6 +98,9 @@ pub struct IncidentSnapshot {
     /// Set when the evidence stopped for the pipeline's clear time.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub cleared_at: Option<EventTime>,
+    /// Set when a higher-priority incident absorbed this one (its evidence moved there).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub merged_into: Option<String>,
 }
 
 /// An incident as operators and the API see it.
@@ -121,4 +124,7 @@ pub struct Incident {
     pub updated_at: EventTime,
     /// Evidence in event-time order.
     pub evidence: Vec<Evidence>,
+    /// Set when this incident was merged into another one (which now holds its evidence).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub merged_into: Option<String>,
 }

@@ -7,7 +7,9 @@
 //! invalid constant name, which the tests rule out) the handle logs once at startup and then
 //! silently does nothing, rather than taking the pipeline down.
 
-use prometheus::{Gauge as PGauge, GaugeVec as PGaugeVec, HistogramOpts, HistogramVec as PHistogramVec};
+use prometheus::{
+    Gauge as PGauge, GaugeVec as PGaugeVec, HistogramOpts, HistogramVec as PHistogramVec,
+};
 use prometheus::{IntCounter, IntCounterVec, Opts, Registry};
 
 /// Builds a metric, registers it, and degrades to "no metric" / "unregistered" on errors.
@@ -63,7 +65,11 @@ pub struct CounterVec<const N: usize>(Option<IntCounterVec>);
 
 impl<const N: usize> CounterVec<N> {
     pub(super) fn new(registry: &Registry, name: &str, help: &str, labels: [&str; N]) -> Self {
-        CounterVec(build(registry, name, IntCounterVec::new(Opts::new(name, help), &labels)))
+        CounterVec(build(
+            registry,
+            name,
+            IntCounterVec::new(Opts::new(name, help), &labels),
+        ))
     }
 
     /// Adds one to the series with these label values.
@@ -73,14 +79,22 @@ impl<const N: usize> CounterVec<N> {
 
     /// Adds `n` to the series with these label values.
     pub fn inc_by(&self, labels: [&str; N], n: u64) {
-        if let Some(Ok(c)) = self.0.as_ref().map(|v| v.get_metric_with_label_values(&labels)) {
+        if let Some(Ok(c)) = self
+            .0
+            .as_ref()
+            .map(|v| v.get_metric_with_label_values(&labels))
+        {
             c.inc_by(n);
         }
     }
 
     /// Current value of one series (creates it at 0 if absent); for tests and diagnostics.
     pub fn get(&self, labels: [&str; N]) -> u64 {
-        match self.0.as_ref().map(|v| v.get_metric_with_label_values(&labels)) {
+        match self
+            .0
+            .as_ref()
+            .map(|v| v.get_metric_with_label_values(&labels))
+        {
             Some(Ok(c)) => c.get(),
             _ => 0,
         }
@@ -115,19 +129,31 @@ pub struct GaugeVec<const N: usize>(Option<PGaugeVec>);
 
 impl<const N: usize> GaugeVec<N> {
     pub(super) fn new(registry: &Registry, name: &str, help: &str, labels: [&str; N]) -> Self {
-        GaugeVec(build(registry, name, PGaugeVec::new(Opts::new(name, help), &labels)))
+        GaugeVec(build(
+            registry,
+            name,
+            PGaugeVec::new(Opts::new(name, help), &labels),
+        ))
     }
 
     /// Sets the series with these label values.
     pub fn set(&self, labels: [&str; N], value: f64) {
-        if let Some(Ok(g)) = self.0.as_ref().map(|v| v.get_metric_with_label_values(&labels)) {
+        if let Some(Ok(g)) = self
+            .0
+            .as_ref()
+            .map(|v| v.get_metric_with_label_values(&labels))
+        {
             g.set(value);
         }
     }
 
     /// Current value of one series (creates it at 0 if absent).
     pub fn get(&self, labels: [&str; N]) -> f64 {
-        match self.0.as_ref().map(|v| v.get_metric_with_label_values(&labels)) {
+        match self
+            .0
+            .as_ref()
+            .map(|v| v.get_metric_with_label_values(&labels))
+        {
             Some(Ok(g)) => g.get(),
             _ => 0.0,
         }
@@ -152,14 +178,22 @@ impl<const N: usize> HistogramVec<N> {
 
     /// Records one observation in the series with these label values.
     pub fn observe(&self, labels: [&str; N], value: f64) {
-        if let Some(Ok(h)) = self.0.as_ref().map(|v| v.get_metric_with_label_values(&labels)) {
+        if let Some(Ok(h)) = self
+            .0
+            .as_ref()
+            .map(|v| v.get_metric_with_label_values(&labels))
+        {
             h.observe(value);
         }
     }
 
     /// Number of observations in one series (creates it empty if absent).
     pub fn count(&self, labels: [&str; N]) -> u64 {
-        match self.0.as_ref().map(|v| v.get_metric_with_label_values(&labels)) {
+        match self
+            .0
+            .as_ref()
+            .map(|v| v.get_metric_with_label_values(&labels))
+        {
             Some(Ok(h)) => h.get_sample_count(),
             _ => 0,
         }

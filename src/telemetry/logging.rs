@@ -18,8 +18,12 @@ pub fn init_tracing(verbosity: u8) -> Result<(), TelemetryError> {
         _ => "trace",
     };
     let filter = match std::env::var(EnvFilter::DEFAULT_ENV) {
-        Ok(spec) if !spec.trim().is_empty() => EnvFilter::try_new(&spec)
-            .map_err(|e| TelemetryError::LogFilter { spec, reason: e.to_string() })?,
+        Ok(spec) if !spec.trim().is_empty() => {
+            EnvFilter::try_new(&spec).map_err(|e| TelemetryError::LogFilter {
+                spec,
+                reason: e.to_string(),
+            })?
+        }
         _ => EnvFilter::new(default_level),
     };
     tracing_subscriber::fmt()

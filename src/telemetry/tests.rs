@@ -33,9 +33,15 @@ fn touched() -> Metrics {
 fn encode_contains_every_metric_name() {
     let text = touched().encode();
     for name in METRIC_NAMES {
-        assert!(text.contains(&format!("# TYPE {name} ")), "{name} missing from:\n{text}");
+        assert!(
+            text.contains(&format!("# TYPE {name} ")),
+            "{name} missing from:\n{text}"
+        );
     }
-    assert!(!text.contains("device_id"), "a device id must never be a label");
+    assert!(
+        !text.contains("device_id"),
+        "a device id must never be a label"
+    );
 }
 
 #[test]

@@ -1,0 +1,213 @@
+//! The device status table: what the command centre shows about each field device.
+//!
+//! Built from the asset register, then fed every reading (last seen / last arrival) and every
+//! device-health anomaly (`silence`, `flatline`, `out_of_range`). Devices that report but are not
+//! in the register are kept too: they are the ones an engineer most needs to see.
+
+use std::collections::{BTreeSet, HashMap};
+
+use parking_lot::Mutex;
+use serde::{Deserialize, Serialize};
+
+use crate::model::{Anomaly, Device, EventTime, Location, Phase};
+
+/// Health of one device, in precedence order (the first that applies wins).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum DeviceStatus {
+    /// Reports, but is not in the register.
+    Unregistered,
+    /// In the register, no reading yet.
+    NeverSeen,
+    /// The silence detector says it stopped reporting.
+    Silent,
+    /// A flatline or out-of-range detector holds for at least one metric.
+    Faulty,
+    /// Reporting and no fault.
+    Online,
+}
+
+impl DeviceStatus {
+    /// The name used in the API and filters.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            DeviceStatus::Unregistered => "unregistered",
+            DeviceStatus::NeverSeen => "never-seen",
+            DeviceStatus::Silent => "silent",
+            DeviceStatus::Faulty => "faulty",
+            DeviceStatus::Online => "online",
+        }
+    }
+
+    /// Parses the API name.
+    pub fn parse(s: &str) -> Option<Self> {
+        match s {
+            "unregistered" => Some(DeviceStatus::Unregistered),
+            "never-seen" => Some(DeviceStatus::NeverSeen),
+            "silent" => Some(DeviceStatus::Silent),
+            "faulty" => Some(DeviceStatus::Faulty),
+            "online" => Some(DeviceStatus::Online),
+            _ => None,
+        }
+    }
+}
+
+/// One row of the device list as the API serves it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct DeviceStatusView {
+    /// Device id.
+    pub device_id: String,
+    /// Profile from the register, else the one that decoded its readings (null if neither).
+    pub profile: Option<String>,
+    /// Owning department (null if unregistered).
+    pub department: Option<String>,
+    /// District (null if unregistered).
+    pub district: Option<String>,
+    /// Where it is (null if unregistered).
+    pub location: Option<Location>,
+    /// Health.
+    pub status: DeviceStatus,
+    /// Latest reading's event time (device clock).
+    pub last_seen: Option<EventTime>,
+    /// When the latest-arriving reading reached us.
+    pub last_arrival: Option<EventTime>,
+    /// Active faults as `detector:metric` (e.g. `flatline:pressure_kpa`), sorted.
+    pub faults: Vec<String>,
+}
+
+/// Detectors whose raised/cleared anomalies toggle a device fault.
+const FAULT_DETECTORS: [&str; 2] = ["flatline", "out_of_range"];
+/// Detector whose raised/cleared anomalies toggle "silent".
+const SILENCE_DETECTOR: &str = "silence";
+
+#[derive(Debug, Default)]
+struct State {
+    registered: Option<Device>,
+    /// Profile seen on readings (used when the device is not registered).
+    seen_profile: Option<String>,
+    last_seen: Option<EventTime>,
+    last_arrival: Option<EventTime>,
+    silent: bool,
+    faults: BTreeSet<String>,
+}
+
+impl State {
+    fn status(&self) -> DeviceStatus {
+        if self.registered.is_none() {
+            DeviceStatus::Unregistered
+        } else if self.last_seen.is_none() {
+            DeviceStatus::NeverSeen
+        } else if self.silent {
+            DeviceStatus::Silent
+        } else if !self.faults.is_empty() {
+            DeviceStatus::Faulty
+        } else {
+            DeviceStatus::Online
+        }
+    }
+
+    fn view(&self, device_id: &str) -> DeviceStatusView {
+        let reg = self.registered.as_ref();
+        DeviceStatusView {
+            device_id: device_id.to_string(),
+            profile: reg
+                .map(|d| d.profile.clone())
+                .or_else(|| self.seen_profile.clone()),
+            department: reg.map(|d| d.department.clone()),
+            district: reg.map(|d| d.district.clone()),
+            location: reg.map(|d| d.location),
+            status: self.status(),
+            last_seen: self.last_seen,
+            last_arrival: self.last_arrival,
+            faults: self.faults.iter().cloned().collect(),
+        }
+    }
+}
+
+/// Status of every known device; cheap to share as `Arc<DeviceTable>`.
+#[derive(Debug, Default)]
+pub struct DeviceTable {
+    devices: Mutex<HashMap<String, State>>,
+}
+
+impl DeviceTable {
+    /// A table holding the registered devices, all `never-seen`. A duplicate id keeps the last row
+    /// (config validation reports duplicates before we get here).
+    pub fn new(registered: Vec<Device>) -> Self {
+        let devices = registered
+            .into_iter()
+            .map(|d| {
+                (
+                    d.device_id.clone(),
+                    State {
+                        registered: Some(d),
+                        ..State::default()
+                    },
+                )
+            })
+            .collect();
+        DeviceTable {
+            devices: Mutex::new(devices),
+        }
+    }
+
+    /// A reading arrived. Times only move forward, so out-of-order readings don't make a device
+    /// look older than it is.
+    pub fn observe_reading(
+        &self,
+        device_id: &str,
+        profile: &str,
+        ts: EventTime,
+        arrival: EventTime,
+    ) {
+        let mut devices = self.devices.lock();
+        let state = devices.entry(device_id.to_string()).or_default();
+        if state.seen_profile.as_deref() != Some(profile) {
+            state.seen_profile = Some(profile.to_string());
+        }
+        state.last_seen = Some(state.last_seen.map_or(ts, |t| t.max(ts)));
+        state.last_arrival = Some(state.last_arrival.map_or(arrival, |t| t.max(arrival)));
+    }
+
+    /// A detector raised or cleared a device-health condition; other detectors are ignored.
+    pub fn observe_anomaly(&self, anomaly: &Anomaly) {
+        let raised = anomaly.phase == Phase::Raised;
+        let detector = anomaly.detector.as_str();
+        let is_fault = FAULT_DETECTORS.contains(&detector);
+        if detector != SILENCE_DETECTOR && !is_fault {
+            return;
+        }
+        let mut devices = self.devices.lock();
+        let state = devices.entry(anomaly.device_id.clone()).or_default();
+        if !is_fault {
+            state.silent = raised;
+            return;
+        }
+        let fault = format!("{}:{}", anomaly.detector, anomaly.metric);
+        if raised {
+            state.faults.insert(fault);
+        } else {
+            state.faults.remove(&fault);
+        }
+    }
+
+    /// Every device, by id.
+    pub fn list(&self) -> Vec<DeviceStatusView> {
+        let mut out: Vec<DeviceStatusView> = self
+            .devices
+            .lock()
+            .iter()
+            .map(|(id, s)| s.view(id))
+            .collect();
+        out.sort_by(|a, b| a.device_id.cmp(&b.device_id));
+        out
+    }
+
+    /// One device.
+    pub fn get(&self, device_id: &str) -> Option<DeviceStatusView> {
+        self.devices
+            .lock()
+            .get(device_id)
+            .map(|s| s.view(device_id))
+    }
+}
