@@ -32,6 +32,7 @@
 
 pub mod api;
 pub mod app;
+pub mod backtest;
 pub mod config;
 pub mod correlate;
 pub mod dataflow;

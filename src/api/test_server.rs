@@ -33,6 +33,7 @@ pub(super) fn snapshot(id: &str, kind: &str, dept: &str, updated: &str) -> Incid
         },
         departments: vec![dept.into()],
         opened_at: t("2026-11-22T07:00:00Z"),
+        detected_at: t("2026-11-22T07:00:00Z"),
         updated_at: t(updated),
         evidence: vec![Evidence {
             device_id: "PL-1".into(),

@@ -14,6 +14,7 @@ use crate::incident::{DeviceTable, IncidentStore};
 use crate::ingest::decode::decode;
 use crate::ingest::recording::RawMessage;
 use crate::model::{CrewAck, CrewStatus, DeadLetter, EventTime, Phase};
+use crate::sink::influx::InfluxSink;
 use crate::sink::DeadLetterLog;
 use crate::telemetry::Metrics;
 
@@ -43,6 +44,7 @@ pub struct Engine {
     /// Crew status and answers.
     pub crews: Arc<CrewFeed>,
     profiles: Arc<ProfileSet>,
+    influx: Option<InfluxSink>,
     input: Option<Sender<Input>>,
     dataflow: Option<JoinHandle<Result<(), dataflow::DataflowError>>>,
     applier: Option<JoinHandle<()>>,
@@ -68,6 +70,19 @@ impl Engine {
         dead_letters: Arc<DeadLetterLog>,
         anomalies: Option<Box<dyn std::io::Write + Send>>,
     ) -> anyhow::Result<Engine> {
+        Self::start_full(cfg, defs, metrics, dead_letters, anomalies, None)
+    }
+
+    /// Like [`Engine::start_with`], also handing readings, anomalies and incident changes to
+    /// the InfluxDB sink (a `try_send`: the pipeline never waits for InfluxDB).
+    pub fn start_full(
+        cfg: DataflowConfig,
+        defs: Definitions,
+        metrics: Arc<Metrics>,
+        dead_letters: Arc<DeadLetterLog>,
+        anomalies: Option<Box<dyn std::io::Write + Send>>,
+        influx: Option<InfluxSink>,
+    ) -> anyhow::Result<Engine> {
         let store = Arc::new(IncidentStore::new(Some(metrics.clone())));
         let devices = Arc::new(DeviceTable::new(
             defs.registry.devices.values().cloned().collect(),
@@ -78,15 +93,19 @@ impl Engine {
         let dataflow =
             dataflow::spawn(cfg, defs, in_rx, out_tx).context("starting the dataflow")?;
         let applier = {
-            let (store, devices, metrics, dl) = (
+            let (store, devices, metrics, dl, influx) = (
                 store.clone(),
                 devices.clone(),
                 metrics.clone(),
                 dead_letters.clone(),
+                influx.clone(),
             );
             std::thread::Builder::new()
                 .name("apply".into())
-                .spawn(move || apply_outputs(out_rx, &store, &devices, &metrics, &dl, anomalies))
+                .spawn(move || {
+                    let influx = influx.as_ref();
+                    apply_outputs(out_rx, &store, &devices, &metrics, &dl, influx, anomalies)
+                })
                 .context("starting the output thread")?
         };
         Ok(Engine {
@@ -96,6 +115,7 @@ impl Engine {
             dead_letters,
             crews: Arc::new(CrewFeed::default()),
             profiles,
+            influx,
             input: Some(in_tx),
             dataflow: Some(dataflow),
             applier: Some(applier),
@@ -140,6 +160,9 @@ impl Engine {
         if let Some(last) = decoded.readings.iter().max_by_key(|r| r.ts) {
             self.devices
                 .observe_reading(&last.device_id, &last.profile, last.ts, last.arrival);
+        }
+        if let Some(influx) = &self.influx {
+            influx.readings(&decoded.readings);
         }
         if let Some(tx) = &self.input {
             if tx.send(Input::Readings(decoded.readings)).is_err() {
@@ -190,6 +213,7 @@ fn apply_outputs(
     devices: &DeviceTable,
     metrics: &Metrics,
     dead_letters: &DeadLetterLog,
+    influx: Option<&InfluxSink>,
     mut anomaly_log: Option<Box<dyn std::io::Write + Send>>,
 ) {
     for out in rx {
@@ -209,10 +233,16 @@ fn apply_outputs(
                 };
                 metrics.anomalies_total.inc([a.signal.as_str(), phase]);
                 devices.observe_anomaly(&a);
+                if let Some(influx) = influx {
+                    influx.anomaly(&a);
+                }
             }
             Output::Incident(snap) => {
                 // The store counts opened/updated incidents in the metrics itself.
-                store.apply_snapshot(snap);
+                let incident = store.apply_snapshot(snap);
+                if let Some(influx) = influx {
+                    influx.incident(&incident);
+                }
             }
             Output::Rejected(verdict, r) => {
                 match verdict {

@@ -13,7 +13,7 @@ use std::sync::Arc;
 pub use check::{check, check_all, CheckArgs, CheckReport};
 pub use engine::{CrewFeed, Engine, FinishedEngine};
 pub use live::{demo, load_tokens, run, DemoArgs, Live, LiveOptions};
-pub use replay::{replay, replay_recording, ReplayArgs, ReplayOutcome};
+pub use replay::{replay, replay_many, replay_recording, ReplayArgs, ReplayOutcome};
 pub use tools::{record, simulate, RecordArgs, SimulateArgs};
 
 use crate::config::pipeline::PipelineSet;

@@ -19,6 +19,7 @@ use serde::{Deserialize, Serialize};
 use super::{load_yaml_str, ConfigError, ConfigErrors};
 use crate::dataflow::DataflowConfig;
 use crate::ingest::mqtt::MqttConfig;
+use crate::sink::influx::InfluxConfig;
 
 /// Everything `run` needs.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -36,6 +37,9 @@ pub struct AppConfig {
     /// Event-time settings.
     #[serde(default)]
     pub dataflow: DataflowConfig,
+    /// InfluxDB sink for readings, anomalies and incident changes; off when absent.
+    #[serde(default)]
+    pub influx: Option<InfluxConfig>,
 }
 
 /// Dashboard API settings.
@@ -116,6 +120,7 @@ impl Default for AppConfig {
             api: ApiConfig::default(),
             paths: PathsConfig::default(),
             dataflow: DataflowConfig::default(),
+            influx: None,
         }
     }
 }
@@ -144,6 +149,19 @@ impl AppConfig {
                 msg,
             ));
         }
+        for (field, msg) in cfg
+            .influx
+            .as_ref()
+            .map(InfluxConfig::validate)
+            .unwrap_or_default()
+        {
+            errors.push(ConfigError::at_field(
+                &name,
+                &text,
+                &format!("influx.{field}"),
+                msg,
+            ));
+        }
         if !errors.is_empty() {
             return Err(ConfigErrors(errors));
         }
@@ -159,6 +177,9 @@ impl AppConfig {
         fix(&mut cfg.paths.crews);
         if let Some(p) = cfg.paths.dead_letters.as_mut() {
             fix(p);
+        }
+        if let Some(influx) = cfg.influx.as_mut() {
+            fix(&mut influx.spool_dir);
         }
         if let Some(p) = cfg.api.tokens_file.as_mut() {
             fix(p);

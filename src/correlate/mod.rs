@@ -232,7 +232,7 @@ impl Correlate for Correlator {
                     });
                 }
                 let rule = &self.rules[ri];
-                self.open.push(OpenIncident::new(ri, rule, items));
+                self.open.push(OpenIncident::new(ri, rule, items, now));
                 let last = self.open.len() - 1;
                 self.absorb(last, out);
                 consumed_at = Some(self.rules[ri].priority);

@@ -25,7 +25,12 @@ pub(super) struct OpenIncident {
 }
 
 impl OpenIncident {
-    pub(super) fn new(rule_idx: usize, rule: &IncidentRule, mut items: Vec<Item>) -> OpenIncident {
+    pub(super) fn new(
+        rule_idx: usize,
+        rule: &IncidentRule,
+        mut items: Vec<Item>,
+        detected_at: EventTime,
+    ) -> OpenIncident {
         items.sort_by(|a, b| {
             (a.anomaly.ts, &a.anomaly.device_id, &a.anomaly.signal).cmp(&(
                 b.anomaly.ts,
@@ -51,6 +56,7 @@ impl OpenIncident {
                 location: Location::default(),
                 departments: Vec::new(),
                 opened_at,
+                detected_at,
                 updated_at: opened_at,
                 evidence: Vec::new(),
                 cleared_at: None,

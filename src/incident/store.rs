@@ -185,6 +185,7 @@ impl IncidentStore {
                     location: snap.location,
                     departments: snap.departments,
                     opened_at: snap.opened_at,
+                    detected_at: snap.detected_at,
                     updated_at: snap.updated_at,
                     evidence: snap.evidence,
                     merged_into: snap.merged_into.clone(),

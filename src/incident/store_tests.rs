@@ -32,6 +32,7 @@ fn snap(id: &str, kind: &str, updated: i64, n_evidence: usize) -> IncidentSnapsh
         },
         departments: vec!["transport".into(), "water".into()],
         opened_at: EventTime(0),
+        detected_at: EventTime(0),
         updated_at: EventTime(updated),
         evidence: evidence(n_evidence),
         cleared_at: None,

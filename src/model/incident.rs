@@ -91,6 +91,9 @@ pub struct IncidentSnapshot {
     pub departments: Vec<String>,
     /// Event time of the first evidence.
     pub opened_at: EventTime,
+    /// Event time at which the evidence first satisfied the rule (the incident was raised);
+    /// `detected_at - opened_at` is how long confirmation took.
+    pub detected_at: EventTime,
     /// Event time of the latest evidence or change.
     pub updated_at: EventTime,
     /// Evidence, in event-time order.
@@ -120,6 +123,8 @@ pub struct Incident {
     pub departments: Vec<String>,
     /// Event time of the first evidence.
     pub opened_at: EventTime,
+    /// Event time at which the evidence first satisfied the rule.
+    pub detected_at: EventTime,
     /// Latest change (evidence event time or operator action time, whichever is later).
     pub updated_at: EventTime,
     /// Evidence in event-time order.

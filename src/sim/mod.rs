@@ -134,7 +134,8 @@ pub struct SimOptions {
     pub loggers: usize,
     /// Crews per department (water, traffic, environment).
     pub crews_per_department: usize,
-    /// Incidents to inject, placed automatically after `warmup_secs` (finite runs only).
+    /// Incidents to inject, placed automatically after `warmup_secs`. Endless runs inject them
+    /// in rotation, forever (empty: one of each kind).
     pub incidents: Vec<InjectedKind>,
     /// Endless mode: incidents scheduled automatically forever.
     pub auto_schedule: Option<AutoSchedule>,

@@ -145,7 +145,11 @@ impl AutoPlan {
             first_ms: opts.start.millis().saturating_add(warmup),
             every_ms: i64::try_from(auto.every_secs.max(60)).unwrap_or(i64::MAX / 4_000) * 1000,
             next: 0,
-            rotation: InjectedKind::one_of_each(),
+            rotation: if opts.incidents.is_empty() {
+                InjectedKind::one_of_each()
+            } else {
+                opts.incidents.clone()
+            },
         }
     }
 

@@ -1,10 +1,12 @@
-//! Test-only: does a payload have exactly the contract's shape for its topic?
+//! Test-only: does a payload have exactly the contract's shape for its topic? And a minimal
+//! decoder of the values the scenario tests look at.
 //!
 //! Written independently of `payload.rs` (from `devices.md`), so a drift in the encoder shows
 //! up here: exact key sets, value types, timestamp formats, units.
 
 use serde_json::{Map, Value};
 
+use super::RawMessage;
 use crate::model::EventTime;
 
 /// The device id and kind of message a topic carries.
@@ -193,4 +195,104 @@ pub(crate) fn validate(topic: &str, payload: &[u8]) -> Result<(), String> {
         _ => return Err(format!("unhandled {kind}")),
     }
     Ok(())
+}
+
+/// A reading as a test decoder sees it: device clock time, metric, value.
+pub(crate) struct R {
+    pub(crate) dev: String,
+    pub(crate) t: i64,
+    pub(crate) metric: String,
+    pub(crate) value: f64,
+}
+
+pub(crate) fn readings(msgs: &[RawMessage]) -> Vec<R> {
+    let mut out = Vec::new();
+    for m in msgs
+        .iter()
+        .filter(|m| validate(&m.topic, &m.payload).is_ok())
+    {
+        let Some((id, kind)) = parse_topic(&m.topic) else {
+            continue;
+        };
+        let Ok(v) = serde_json::from_slice::<Value>(&m.payload) else {
+            continue;
+        };
+        let mut push = |t: i64, metric: String, value: f64| {
+            out.push(R {
+                dev: id.to_string(),
+                t,
+                metric,
+                value,
+            })
+        };
+        let ts = |s: &Value| {
+            s.as_str()
+                .and_then(EventTime::parse_rfc3339)
+                .map(EventTime::millis)
+                .unwrap_or(0)
+        };
+        match kind {
+            "stats" => {
+                let speeds: Vec<f64> = v["lanes"]
+                    .as_array()
+                    .into_iter()
+                    .flatten()
+                    .filter_map(|l| l["avg_speed_kmh"].as_f64())
+                    .collect();
+                push(
+                    ts(&v["ts"]),
+                    "speed".into(),
+                    speeds.iter().sum::<f64>() / speeds.len().max(1) as f64,
+                );
+            }
+            "events" => push(
+                ts(&v["ts"]),
+                format!("event.{}", v["type"].as_str().unwrap_or("")),
+                v["confidence"].as_f64().unwrap_or(0.0),
+            ),
+            "senml" => {
+                let bt = v[0]["bt"].as_f64().unwrap_or(0.0);
+                for r in v
+                    .as_array()
+                    .into_iter()
+                    .flatten()
+                    .filter(|r| r["n"] == "pm2_5")
+                {
+                    let t = ((bt + r["t"].as_f64().unwrap_or(0.0)) * 1000.0) as i64;
+                    push(t, "pm2_5".into(), r["v"].as_f64().unwrap_or(0.0));
+                }
+            }
+            "vendor_b" => {
+                let time = v["time"].as_str().unwrap_or("").replacen(' ', "T", 1);
+                push(
+                    ts(&Value::String(time)),
+                    "pm2_5".into(),
+                    v["PM2.5"].as_f64().unwrap_or(0.0),
+                );
+            }
+            "logger" => {
+                let t0 = v["t0"].as_i64().unwrap_or(0) * 1000;
+                for (k, x) in v["kpa_x10"].as_array().into_iter().flatten().enumerate() {
+                    push(
+                        t0 + 5000 * k as i64,
+                        "kpa_x10".into(),
+                        x.as_f64().unwrap_or(0.0),
+                    );
+                }
+            }
+            _ => {}
+        }
+    }
+    out
+}
+
+pub(crate) fn of(rs: &[R], dev: &str, metric: &str, from: i64, to: i64) -> Vec<f64> {
+    rs.iter()
+        .filter(|r| r.dev == dev && r.metric == metric && from <= r.t && r.t < to)
+        .map(|r| r.value)
+        .collect()
+}
+
+pub(crate) fn mean(v: &[f64]) -> f64 {
+    v.iter().sum::<f64>() / v.len().max(1) as f64
 }

@@ -2,5 +2,6 @@
 //! dispatch over MQTT, InfluxDB and webhooks plug in beside it.
 
 pub mod dead_letter;
+pub mod influx;
 
 pub use dead_letter::DeadLetterLog;

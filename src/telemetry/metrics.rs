@@ -28,6 +28,22 @@ pub const METRIC_NAMES: &[&str] = &[
     "citybrain_mqtt_reconnects_total",
     "citybrain_mqtt_shed_qos0_total",
     "citybrain_api_requests_total",
+    "citybrain_influx_points_written_total",
+    "citybrain_influx_write_errors_total",
+    "citybrain_influx_batches_spooled_total",
+    "citybrain_influx_spool_bytes",
+    "citybrain_influx_up",
+    "citybrain_influx_dropped_points_total",
+];
+
+/// Why the InfluxDB sink dropped points (closed set, all exported from the start).
+const INFLUX_DROP_REASONS: &[&str] = &[
+    "queue_full",
+    "spool_full",
+    "spool_error",
+    "rejected",
+    "invalid",
+    "stopped",
 ];
 
 /// Content type of [`Metrics::encode`] (Prometheus text exposition format 0.0.4).
@@ -79,6 +95,18 @@ pub struct Metrics {
     pub mqtt_shed_qos0_total: Counter,
     /// API requests, by route template (`/api/v1/incidents/{id}`) and status code.
     pub api_requests_total: CounterVec<2>,
+    /// Points the InfluxDB server acknowledged.
+    pub influx_points_written_total: Counter,
+    /// Failed InfluxDB write requests (each retried later, or dropped if rejected as malformed).
+    pub influx_write_errors_total: Counter,
+    /// Batches written to the InfluxDB spool instead of the server.
+    pub influx_batches_spooled_total: Counter,
+    /// Size of the InfluxDB spool on disk, in bytes (0 when everything has been delivered).
+    pub influx_spool_bytes: Gauge,
+    /// 1 while the last InfluxDB write succeeded, 0 after a failed one.
+    pub influx_up: Gauge,
+    /// Points the InfluxDB sink gave up on, by reason ([`INFLUX_DROP_REASONS`]).
+    pub influx_dropped_points_total: CounterVec<1>,
 }
 
 impl Metrics {
@@ -188,12 +216,46 @@ impl Metrics {
                 "API requests, by route template and HTTP status code.",
                 ["route", "code"],
             ),
+            influx_points_written_total: Counter::new(
+                &r,
+                "citybrain_influx_points_written_total",
+                "Points acknowledged by the InfluxDB server.",
+            ),
+            influx_write_errors_total: Counter::new(
+                &r,
+                "citybrain_influx_write_errors_total",
+                "Failed InfluxDB write requests.",
+            ),
+            influx_batches_spooled_total: Counter::new(
+                &r,
+                "citybrain_influx_batches_spooled_total",
+                "Batches spooled to disk while InfluxDB was unreachable or behind.",
+            ),
+            influx_spool_bytes: Gauge::new(
+                &r,
+                "citybrain_influx_spool_bytes",
+                "Bytes waiting in the InfluxDB spool.",
+            ),
+            influx_up: Gauge::new(
+                &r,
+                "citybrain_influx_up",
+                "1 while the last InfluxDB write succeeded, else 0.",
+            ),
+            influx_dropped_points_total: CounterVec::new(
+                &r,
+                "citybrain_influx_dropped_points_total",
+                "Points the InfluxDB sink gave up on, by reason.",
+                ["reason"],
+            ),
             registry: r,
         };
         // Both stages are a closed set: export them from the start so dashboards see zeros
         // instead of "no data" before the first incident.
         for stage in ["anomaly", "incident"] {
             m.dataflow_latency_seconds.count([stage]);
+        }
+        for reason in INFLUX_DROP_REASONS {
+            m.influx_dropped_points_total.get([reason]);
         }
         m
     }
