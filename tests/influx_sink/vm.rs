@@ -10,24 +10,24 @@ use std::time::{Duration, Instant};
 
 /// One series as `/api/v1/export` returns it (blocks of the same series merged).
 #[derive(Debug, Clone, Default, PartialEq)]
-pub struct Series {
+pub(crate) struct Series {
     /// `__name__` and every tag.
-    pub labels: BTreeMap<String, String>,
+    pub(crate) labels: BTreeMap<String, String>,
     /// (timestamp ms, value), sorted by time.
-    pub samples: Vec<(i64, f64)>,
+    pub(crate) samples: Vec<(i64, f64)>,
 }
 
 /// A running (or stopped, between [`Vm::stop`] and [`Vm::start_again`]) VictoriaMetrics.
-pub struct Vm {
+pub(crate) struct Vm {
     /// Port on 127.0.0.1.
-    pub port: u16,
+    pub(crate) port: u16,
     data: PathBuf,
     log: PathBuf,
     child: Option<Child>,
 }
 
 /// A port nothing listens on right now.
-pub fn free_port() -> u16 {
+pub(crate) fn free_port() -> u16 {
     let l = TcpListener::bind("127.0.0.1:0").expect("bind a free port");
     l.local_addr().expect("local addr").port()
 }
@@ -48,7 +48,7 @@ impl Vm {
     /// Starts VictoriaMetrics on `port` with its data in `dir/data`. Deduplication at 1 ms
     /// makes a re-sent sample (a write whose answer was lost when the server stopped) replace
     /// the first copy, as InfluxDB does for the same series and time.
-    pub fn start(dir: &Path, port: u16) -> Vm {
+    pub(crate) fn start(dir: &Path, port: u16) -> Vm {
         let mut vm = Vm {
             port,
             data: dir.join("data"),
@@ -60,12 +60,12 @@ impl Vm {
     }
 
     /// Base URL.
-    pub fn url(&self) -> String {
+    pub(crate) fn url(&self) -> String {
         format!("http://127.0.0.1:{}", self.port)
     }
 
     /// Starts it again on the same port and data directory; waits for `GET /health`.
-    pub fn start_again(&mut self) {
+    pub(crate) fn start_again(&mut self) {
         assert!(self.child.is_none(), "already running");
         let log = std::fs::OpenOptions::new()
             .create(true)
@@ -100,7 +100,7 @@ impl Vm {
 
     /// Stops it gracefully (SIGTERM, so what it acknowledged is flushed to disk), like a
     /// maintenance restart; SIGKILL only if it does not exit in 20 s.
-    pub fn stop(&mut self) {
+    pub(crate) fn stop(&mut self) {
         let Some(mut child) = self.child.take() else {
             return;
         };
@@ -119,7 +119,7 @@ impl Vm {
     }
 
     /// Every series matching the selector, e.g. `{__name__=~"reading_.*"}`.
-    pub fn export(&self, selector: &str) -> Vec<Series> {
+    pub(crate) fn export(&self, selector: &str) -> Vec<Series> {
         let mut resp = ureq::post(format!("{}/api/v1/export", self.url()))
             .send_form([("match[]", selector)])
             .expect("export request");
@@ -158,7 +158,7 @@ impl Vm {
     }
 
     /// Samples in all series matching `selector`.
-    pub fn count(&self, selector: &str) -> usize {
+    pub(crate) fn count(&self, selector: &str) -> usize {
         self.export(selector).iter().map(|s| s.samples.len()).sum()
     }
 
@@ -177,7 +177,7 @@ impl Drop for Vm {
 }
 
 /// Polls `cond` every 50 ms until it holds or `secs` pass; returns whether it held.
-pub fn wait_until(secs: u64, mut cond: impl FnMut() -> bool) -> bool {
+pub(crate) fn wait_until(secs: u64, mut cond: impl FnMut() -> bool) -> bool {
     let deadline = Instant::now() + Duration::from_secs(secs);
     loop {
         if cond() {
