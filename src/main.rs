@@ -42,7 +42,9 @@ enum Command {
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    citybrain::telemetry::init_tracing(cli.verbose);
+    if let Err(e) = citybrain::telemetry::init_tracing(cli.verbose) {
+        eprintln!("warning: logging not set up: {e}");
+    }
     let result = match cli.command {
         Command::Demo(args) => app::demo(args),
         Command::Run { config } => app::run(&config),

@@ -10,14 +10,21 @@
 #[path = "influx_sink/vm.rs"]
 mod vm;
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::path::Path;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use citybrain::app::{load_definitions, Engine};
+use citybrain::dataflow::DataflowConfig;
+use citybrain::ingest::recording::open_recording;
 use citybrain::model::IncidentStatus;
 use citybrain::model::{Anomaly, EventTime, Location, Phase, Reading, Severity};
-use citybrain::sink::influx::{IncidentEvent, InfluxConfig, InfluxSink, Record, Spool};
+use citybrain::sim::{write_city, NoiseOptions, SimOptions};
+use citybrain::sink::influx::{
+    departments, IncidentEvent, InfluxConfig, InfluxSink, Record, Spool,
+};
+use citybrain::sink::DeadLetterLog;
 use citybrain::telemetry::Metrics;
 use tokio::runtime::Runtime;
 use tokio::sync::watch;
@@ -43,7 +50,15 @@ fn config(url: &str, spool: &Path) -> InfluxConfig {
 }
 
 fn start(rt: &Runtime, cfg: InfluxConfig, departments: HashMap<String, String>) -> Running {
-    let metrics = Arc::new(Metrics::new());
+    start_with(rt, cfg, departments, Arc::new(Metrics::new()))
+}
+
+fn start_with(
+    rt: &Runtime,
+    cfg: InfluxConfig,
+    departments: HashMap<String, String>,
+    metrics: Arc<Metrics>,
+) -> Running {
     let (stop, stop_rx) = watch::channel(false);
     let _guard = rt.enter();
     let (sink, task) =
@@ -401,4 +416,74 @@ fn a_hanging_server_never_blocks_the_pipeline() {
         spool.points() as u64 + m.influx_points_written_total.get(),
         accepted
     );
+}
+
+#[test]
+fn the_engine_hands_readings_anomalies_and_incidents_to_the_sink() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let vm = Vm::start(dir.path(), free_port());
+    let city = dir.path().join("city");
+    let start_ms = chrono::Utc::now().timestamp_millis() - 3 * 3600 * 1000;
+    let mut opts = SimOptions::default_with_seed(11, EventTime(start_ms), 2 * 3600);
+    // No duplicates or skew: every decoded reading is one distinct point.
+    opts.noise = NoiseOptions::none();
+    write_city(&city, &opts).expect("simulated city");
+    let repo = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let defs = load_definitions(
+        &repo.join("pipelines"),
+        &repo.join("device-profiles"),
+        &city.join("devices.csv"),
+        &city.join("crews.csv"),
+    )
+    .expect("definitions");
+    let rt = Runtime::new().expect("runtime");
+    let metrics = Arc::new(Metrics::new());
+    let mut cfg = config(&vm.url(), &dir.path().join("spool"));
+    cfg.queue_capacity = 1_000_000; // a replay runs far faster than any live city
+    cfg.batch_size = 5000;
+    let s = start_with(&rt, cfg, departments(&defs.registry), metrics.clone());
+    let anomaly_log = dir.path().join("anomalies.ndjson");
+    let log = std::fs::File::create(&anomaly_log).expect("anomaly log");
+    let dead = Arc::new(DeadLetterLog::in_memory());
+    let engine = Engine::start_full(
+        DataflowConfig::default(),
+        defs,
+        metrics.clone(),
+        dead,
+        Some(Box::new(log)),
+        Some(s.sink.clone()),
+    )
+    .expect("engine");
+    let mut readings = 0;
+    for msg in open_recording(&city.join("recording.ndjson")).expect("recording") {
+        readings += engine.submit(&msg.expect("recording line"));
+    }
+    let done = engine.finish().expect("engine finishes");
+    let anomalies = std::fs::read_to_string(&anomaly_log)
+        .expect("log")
+        .lines()
+        .count();
+    let ids: BTreeSet<String> = done.store.all().into_iter().map(|i| i.id).collect();
+    assert!(readings > 10_000 && anomalies > 0 && !ids.is_empty());
+    let m = s.shutdown(&rt);
+    assert_eq!(m.influx_dropped_points_total.get(["queue_full"]), 0);
+    assert_eq!(m.influx_spool_bytes.get(), 0.0);
+
+    assert!(
+        wait_until(30, || vm.count("reading_value") == readings),
+        "{} of {readings} readings",
+        vm.count("reading_value")
+    );
+    let with_department = vm.export(r#"reading_value{department=~".+"}"#);
+    assert!(
+        !with_department.is_empty(),
+        "registered devices carry their department"
+    );
+    assert_eq!(vm.count("anomaly_score"), anomalies);
+    let seen: BTreeSet<String> = vm
+        .export("incident_lat")
+        .into_iter()
+        .map(|s| s.labels["id"].clone())
+        .collect();
+    assert_eq!(seen, ids, "a point for every incident");
 }

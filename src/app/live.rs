@@ -233,8 +233,9 @@ pub struct DemoArgs {
     /// Simulation seed.
     #[arg(long, default_value_t = 7)]
     pub seed: u64,
-    /// Minutes of simulated history published at start, so detectors have a baseline.
-    #[arg(long, default_value_t = 20)]
+    /// Minutes of simulated history published at start, so detectors have a baseline and the
+    /// first incidents are already on screen.
+    #[arg(long, default_value_t = 35)]
     pub backfill_mins: u64,
     /// Pipeline directory.
     #[arg(long, default_value = "pipelines")]

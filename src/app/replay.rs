@@ -98,14 +98,17 @@ pub fn replay_recording(
         .ok_or_else(|| anyhow::anyhow!("no replay outcome"))
 }
 
+/// One engine's inputs for [`replay_many`]: definitions, dead-letter record, anomaly log.
+pub type ReplaySet = (
+    Definitions,
+    Arc<DeadLetterLog>,
+    Option<Box<dyn Write + Send>>,
+);
+
 /// One pass over `recording` feeding one engine per definition set (for `--compare`).
 pub fn replay_many(
     recording: &std::path::Path,
-    sets: Vec<(
-        Definitions,
-        Arc<DeadLetterLog>,
-        Option<Box<dyn Write + Send>>,
-    )>,
+    sets: Vec<ReplaySet>,
     cfg: DataflowConfig,
 ) -> anyhow::Result<Vec<ReplayOutcome>> {
     let mut engines = Vec::new();

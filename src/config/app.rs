@@ -22,7 +22,7 @@ use crate::ingest::mqtt::MqttConfig;
 use crate::sink::influx::InfluxConfig;
 
 /// Everything `run` needs.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct AppConfig {
     /// The city's broker.
@@ -109,18 +109,6 @@ impl Default for PathsConfig {
             devices: default_devices(),
             crews: default_crews(),
             dead_letters: None,
-        }
-    }
-}
-
-impl Default for AppConfig {
-    fn default() -> Self {
-        AppConfig {
-            mqtt: MqttConfig::default(),
-            api: ApiConfig::default(),
-            paths: PathsConfig::default(),
-            dataflow: DataflowConfig::default(),
-            influx: None,
         }
     }
 }

@@ -12,9 +12,11 @@ use super::TelemetryError;
 /// the level: 0 → info, 1 → debug, 2 or more → trace. Logs go to stderr so stdout stays clean for
 /// NDJSON output (`replay`). Fields print as `key=value`, colour only on a terminal.
 pub fn init_tracing(verbosity: u8) -> Result<(), TelemetryError> {
+    // The embedded broker logs every connect and subscribe at INFO: keep it to warnings unless
+    // asked for more.
     let default_level = match verbosity {
-        0 => "info",
-        1 => "debug",
+        0 => "info,rumqttd=warn",
+        1 => "debug,rumqttd=info",
         _ => "trace",
     };
     let filter = match std::env::var(EnvFilter::DEFAULT_ENV) {
