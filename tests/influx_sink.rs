@@ -479,11 +479,19 @@ fn the_engine_hands_readings_anomalies_and_incidents_to_the_sink() {
         !with_department.is_empty(),
         "registered devices carry their department"
     );
-    assert_eq!(vm.count("anomaly_score"), anomalies);
-    let seen: BTreeSet<String> = vm
-        .export("incident_lat")
-        .into_iter()
-        .map(|s| s.labels["id"].clone())
-        .collect();
-    assert_eq!(seen, ids, "a point for every incident");
+    // Each batch becomes searchable on its own (~1 s): wait for each measurement.
+    assert!(
+        wait_until(20, || vm.count("anomaly_score") == anomalies),
+        "{} of {anomalies} anomalies",
+        vm.count("anomaly_score")
+    );
+    let incident_ids = || -> BTreeSet<String> {
+        let series = vm.export("incident_lat").into_iter();
+        series.map(|s| s.labels["id"].clone()).collect()
+    };
+    assert!(
+        wait_until(20, || incident_ids() == ids),
+        "{:?} vs {ids:?}",
+        incident_ids()
+    );
 }
