@@ -29,6 +29,7 @@
 //! - [`telemetry`]: every Prometheus metric name, and tracing setup.
 //! - [`sim`]: the simulated city used by `demo`, `simulate` and the tests.
 //! - [`app`]: wiring for the commands (`demo`, `run`, `replay`, `record`, `check`, `simulate`).
+//! - [`nab`]: the detectors scored on the public NAB benchmark (`citybrain nab`).
 
 pub mod api;
 pub mod app;
@@ -40,6 +41,7 @@ pub mod detect;
 pub mod incident;
 pub mod ingest;
 pub mod model;
+pub mod nab;
 pub mod sim;
 pub mod sink;
 pub mod telemetry;

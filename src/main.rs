@@ -38,6 +38,22 @@ enum Command {
     /// Writes a simulated city (devices.csv, crews.csv, recording.ndjson, truth.json) or
     /// publishes it live to a broker.
     Simulate(app::SimulateArgs),
+    /// Manages API tokens: `token create --name N --role R` (prints it once), `revoke`, `list`.
+    Token(app::TokenArgs),
+    /// Scores NAB-format CSVs (DIR/<category>/<file>.csv: timestamp,value) with the detector
+    /// ensemble, one independent stream per file, into RESULTS/<category>/<file>.csv
+    /// (timestamp,value,anomaly_score). See BENCHMARKS.md, section NAB.
+    Nab {
+        /// NAB data root: DIR/<category>/<file>.csv.
+        #[arg(long)]
+        data: PathBuf,
+        /// Results root, written as RESULTS/<category>/<file>.csv.
+        #[arg(long)]
+        out: PathBuf,
+        /// Ensemble configuration (YAML); default: the built-in nab/ensemble.yaml.
+        #[arg(long)]
+        config: Option<PathBuf>,
+    },
 }
 
 fn main() -> ExitCode {
@@ -52,6 +68,13 @@ fn main() -> ExitCode {
         Command::Record(args) => app::record(args),
         Command::Check(args) => app::check(args),
         Command::Simulate(args) => app::simulate(args),
+        Command::Token(args) => app::token(args),
+        Command::Nab { data, out, config } => citybrain::nab::run(&data, &out, config.as_deref())
+            .map(|summary| {
+                println!("{summary}");
+                ExitCode::SUCCESS
+            })
+            .map_err(anyhow::Error::from),
     };
     match result {
         Ok(code) => code,

@@ -36,6 +36,9 @@ pub enum ApiError {
     /// The incident's lifecycle does not allow the change (409).
     #[error("{0}")]
     Conflict(String),
+    /// The change could not be saved durably, so it was not made (503; details only in logs).
+    #[error("the change could not be saved; it was not made, try again")]
+    Unavailable,
 }
 
 impl ApiError {
@@ -48,6 +51,7 @@ impl ApiError {
             ApiError::NotFound(_) => StatusCode::NOT_FOUND,
             ApiError::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
             ApiError::Conflict(_) => StatusCode::CONFLICT,
+            ApiError::Unavailable => StatusCode::SERVICE_UNAVAILABLE,
         }
     }
 }
@@ -56,7 +60,12 @@ impl From<LifecycleError> for ApiError {
     fn from(err: LifecycleError) -> Self {
         match err {
             LifecycleError::NotFound { .. } => ApiError::NotFound(err.to_string()),
-            LifecycleError::InvalidTransition { .. } => ApiError::Conflict(err.to_string()),
+            LifecycleError::SelfMerge { .. } => ApiError::BadRequest(err.to_string()),
+            LifecycleError::InvalidTransition { .. }
+            | LifecycleError::Merged { .. }
+            | LifecycleError::SurvivorNotLive { .. } => ApiError::Conflict(err.to_string()),
+            // Logged by the store; the client learns only that nothing changed.
+            LifecycleError::Storage { .. } => ApiError::Unavailable,
         }
     }
 }

@@ -1,13 +1,19 @@
-//! The dashboard API (axum): incidents, devices, Prometheus metrics and health.
+//! The dashboard API (axum): incidents and their lifecycle, devices, tokens, the live stream
+//! and page, Prometheus metrics and health.
 //!
-//! | route                               | auth                 |
-//! |-------------------------------------|----------------------|
-//! | `GET  /api/v1/incidents`            | any role             |
-//! | `GET  /api/v1/incidents/{id}`       | any role             |
-//! | `POST /api/v1/incidents/{id}/ack`   | operator, admin      |
-//! | `POST /api/v1/incidents/{id}/resolve` | operator, admin    |
-//! | `GET  /api/v1/devices`              | any role             |
-//! | `GET  /metrics`, `GET /healthz`     | none                 |
+//! Every route is registered in [`routes`] together with its OpenAPI description, served at
+//! `GET /api/v1/openapi.json` ([`openapi`]); the roles each route admits are the `bearer`
+//! scopes of its description, listed in `docs/api.md`:
+//!
+//! | route                                              | roles                          |
+//! |----------------------------------------------------|--------------------------------|
+//! | `GET  /api/v1/incidents`, `/{id}`, `/{id}/history` | viewer, operator, engineer, admin |
+//! | `POST /api/v1/incidents/{id}/{ack,on_scene,resolve,close,reopen,merge}` | operator, admin |
+//! | `GET  /api/v1/devices`                             | viewer, operator, engineer, admin |
+//! | dispatches, escalations, silences ([`dispatch`])   | see that module                |
+//! | `GET/POST /api/v1/tokens`, `DELETE /api/v1/tokens/{name}` | admin                   |
+//! | `GET  /api/v1/openapi.json`                        | every role                     |
+//! | `GET  /metrics`, `GET /healthz`                    | none                           |
 //!
 //! Every `/api` request needs `Authorization: Bearer <token>` (see [`Auth`]). Every failure is
 //! an [`ApiError`]: JSON `{"error": "..."}`. Requests are counted in
@@ -15,8 +21,12 @@
 //! set unbounded).
 
 mod auth;
+mod dispatch;
 mod error;
 mod handlers;
+pub mod openapi;
+mod page;
+mod stream;
 #[cfg(test)]
 mod test_server;
 #[cfg(test)]
@@ -29,12 +39,18 @@ use std::sync::Arc;
 use axum::extract::{MatchedPath, Request, State};
 use axum::middleware::{self, Next};
 use axum::response::Response;
-use axum::routing::{get, post};
+use axum::routing::get;
 use axum::Router;
 use tokio::net::TcpListener;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
-pub use auth::{Auth, Permission, Principal, Role, TokenEntry};
+pub use auth::{
+    read_tokens_file, Auth, Permission, Principal, Role, TokenEntry, TokenFileError, TokensFile,
+};
 pub use error::ApiError;
+pub use page::{CrewBoard, CrewStatusFn, CrewView};
+pub use stream::{StreamHub, RING_CAPACITY, STREAM_PATH};
 
 use crate::incident::{DeviceTable, IncidentStore};
 use crate::telemetry::Metrics;
@@ -53,21 +69,54 @@ pub struct ApiState {
     pub metrics: Arc<Metrics>,
     /// Configured bearer tokens.
     pub auth: Arc<Auth>,
+    /// Registered crews and their latest status (`GET /api/v1/crews`, the stream, the map).
+    pub crews: Option<CrewBoard>,
+    /// `api.tile_url`: map tiles drawn under the page's map (none: coordinates only).
+    pub tile_url: Option<String>,
+    /// Crew dispatch and silences (`/api/v1/dispatches`, `/api/v1/silences`, ...); `None`:
+    /// those routes answer 404.
+    pub dispatch: Option<crate::sink::dispatch::DispatchHandle>,
+}
+
+/// Every route with its OpenAPI description, registered together so the served routes and
+/// the document cannot diverge. Add a route as `.routes(routes!(handler))` on a handler with a
+/// `#[utoipa::path(..., security(("bearer" = ["role", ...])))]` attribute (`security(())` for a
+/// public one); `tests/api_roles.rs` fails for a route that is served but not described.
+pub fn routes() -> OpenApiRouter<ApiState> {
+    OpenApiRouter::new()
+        .routes(routes!(handlers::list_incidents))
+        .routes(routes!(handlers::get_incident))
+        .routes(routes!(handlers::incident_history))
+        .routes(routes!(handlers::lifecycle::ack_incident))
+        .routes(routes!(handlers::lifecycle::on_scene_incident))
+        .routes(routes!(handlers::lifecycle::resolve_incident))
+        .routes(routes!(handlers::lifecycle::close_incident))
+        .routes(routes!(handlers::lifecycle::reopen_incident))
+        .routes(routes!(handlers::lifecycle::merge_incident))
+        .routes(routes!(handlers::list_devices))
+        .routes(routes!(dispatch::list_dispatches))
+        .routes(routes!(dispatch::ack_dispatch))
+        .routes(routes!(dispatch::dispatch_incident))
+        .routes(routes!(dispatch::incident_dispatches))
+        .routes(routes!(dispatch::list_escalations))
+        .routes(routes!(dispatch::list_silences, dispatch::create_silence))
+        .routes(routes!(dispatch::delete_silence))
+        .routes(routes!(dispatch::list_suppressed))
+        .routes(routes!(
+            auth::routes::list_tokens,
+            auth::routes::create_token
+        ))
+        .routes(routes!(auth::routes::revoke_token))
+        .routes(routes!(openapi::openapi_json))
+        .route(STREAM_PATH, get(stream::stream))
+        .merge(page::routes().into())
+        .routes(routes!(handlers::metrics))
+        .routes(routes!(handlers::healthz))
 }
 
 /// The complete router, with auth and request counting applied.
 pub fn router(state: ApiState) -> Router {
-    Router::new()
-        .route("/api/v1/incidents", get(handlers::list_incidents))
-        .route("/api/v1/incidents/{id}", get(handlers::get_incident))
-        .route("/api/v1/incidents/{id}/ack", post(handlers::ack_incident))
-        .route(
-            "/api/v1/incidents/{id}/resolve",
-            post(handlers::resolve_incident),
-        )
-        .route("/api/v1/devices", get(handlers::list_devices))
-        .route("/metrics", get(handlers::metrics))
-        .route("/healthz", get(handlers::healthz))
+    Router::from(routes())
         .fallback(handlers::not_found)
         .method_not_allowed_fallback(handlers::method_not_allowed)
         // Router::layer wraps each route (after matching), so both layers see MatchedPath; the
@@ -92,8 +141,17 @@ pub async fn serve(
     if let Ok(addr) = listener.local_addr() {
         tracing::info!(%addr, "api listening");
     }
-    axum::serve(listener, router(state))
-        .with_graceful_shutdown(shutdown)
+    // The stream's responses never end by themselves: close them as shutdown starts, or the
+    // graceful shutdown would wait for every connected page forever.
+    let hub = StreamHub::start(&state);
+    let app = router(state)
+        .layer(axum::Extension(hub.clone()))
+        .layer(middleware::from_fn(stream::query_token));
+    axum::serve(listener, app)
+        .with_graceful_shutdown(async move {
+            shutdown.await;
+            hub.close();
+        })
         .await
 }
 

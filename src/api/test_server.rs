@@ -44,9 +44,11 @@ pub(super) fn snapshot(id: &str, kind: &str, dept: &str, updated: &str) -> Incid
             signal: "pressure_drop".into(),
             score: 0.9,
             reason: "pressure 231 kPa".into(),
+            weight: 1.0,
         }],
         cleared_at: None,
         merged_into: None,
+        confidence: 0.5,
     }
 }
 
@@ -156,6 +158,9 @@ impl Server {
             devices,
             metrics: metrics.clone(),
             auth: Arc::new(Auth::from_entries(entries)),
+            crews: None,
+            tile_url: None,
+            dispatch: None,
         };
 
         let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");

@@ -8,12 +8,13 @@ use std::thread::JoinHandle;
 use anyhow::{anyhow, Context};
 use crossbeam_channel::{Receiver, Sender};
 
+use crate::config::pipeline::PipelineSet;
 use crate::config::profile::ProfileSet;
 use crate::dataflow::{self, DataflowConfig, Definitions, Input, Output, Verdict};
 use crate::incident::{DeviceTable, IncidentStore};
 use crate::ingest::decode::decode;
 use crate::ingest::recording::RawMessage;
-use crate::model::{CrewAck, CrewStatus, DeadLetter, EventTime, Phase};
+use crate::model::{CrewStatus, DeadLetter, EventTime, Phase};
 use crate::sink::influx::InfluxSink;
 use crate::sink::DeadLetterLog;
 use crate::telemetry::Metrics;
@@ -27,8 +28,9 @@ const INPUT_QUEUE: usize = 256;
 pub struct CrewFeed {
     /// Latest status per crew.
     pub status: parking_lot::Mutex<std::collections::BTreeMap<String, CrewStatus>>,
-    /// Every answer to a dispatch, in arrival order.
-    pub acks: parking_lot::Mutex<Vec<CrewAck>>,
+    /// The dispatcher, which takes every status and answer in arrival order (set once by the
+    /// live pipeline; without it, as in replay, answers are not kept).
+    pub inbox: std::sync::OnceLock<crate::sink::dispatch::CrewInbox>,
 }
 
 /// A running pipeline.
@@ -43,7 +45,8 @@ pub struct Engine {
     pub dead_letters: Arc<DeadLetterLog>,
     /// Crew status and answers.
     pub crews: Arc<CrewFeed>,
-    profiles: Arc<ProfileSet>,
+    /// Decode profiles and the dataflow's definitions, swapped together on hot reload.
+    reloader: Reloader,
     influx: Option<InfluxSink>,
     input: Option<Sender<Input>>,
     dataflow: Option<JoinHandle<Result<(), dataflow::DataflowError>>>,
@@ -84,14 +87,29 @@ impl Engine {
         influx: Option<InfluxSink>,
     ) -> anyhow::Result<Engine> {
         let store = Arc::new(IncidentStore::new(Some(metrics.clone())));
+        Self::start_with_store(cfg, defs, metrics, dead_letters, anomalies, influx, store)
+    }
+
+    /// Like [`Engine::start_full`], feeding an existing (e.g. durable, reloaded) incident store.
+    /// Seed `defs.open_incidents` from `store.open_snapshots()` so the correlator resumes them.
+    pub fn start_with_store(
+        cfg: DataflowConfig,
+        defs: Definitions,
+        metrics: Arc<Metrics>,
+        dead_letters: Arc<DeadLetterLog>,
+        anomalies: Option<Box<dyn std::io::Write + Send>>,
+        influx: Option<InfluxSink>,
+        store: Arc<IncidentStore>,
+    ) -> anyhow::Result<Engine> {
         let devices = Arc::new(DeviceTable::new(
             defs.registry.devices.values().cloned().collect(),
         ));
         let profiles = defs.profiles.clone();
+        let reloads = dataflow::ReloadHandle::new(defs.pipelines.clone(), defs.profiles.clone());
         let (in_tx, in_rx) = crossbeam_channel::bounded(INPUT_QUEUE);
         let (out_tx, out_rx) = crossbeam_channel::unbounded();
-        let dataflow =
-            dataflow::spawn(cfg, defs, in_rx, out_tx).context("starting the dataflow")?;
+        let dataflow = dataflow::spawn_with_reloads(cfg, defs, reloads.clone(), in_rx, out_tx)
+            .context("starting the dataflow")?;
         let applier = {
             let (store, devices, metrics, dl, influx) = (
                 store.clone(),
@@ -114,7 +132,10 @@ impl Engine {
             metrics,
             dead_letters,
             crews: Arc::new(CrewFeed::default()),
-            profiles,
+            reloader: Reloader {
+                profiles: Arc::new(parking_lot::RwLock::new(profiles)),
+                handle: reloads,
+            },
             influx,
             input: Some(in_tx),
             dataflow: Some(dataflow),
@@ -125,7 +146,8 @@ impl Engine {
     /// Decodes one message and hands its readings to the dataflow (blocks while the dataflow
     /// is saturated). Returns the number of readings.
     pub fn submit(&self, msg: &RawMessage) -> usize {
-        let decoded = decode(&self.profiles, &msg.topic, &msg.payload, msg.arrival);
+        let profiles = self.reloader.profiles.read().clone();
+        let decoded = decode(&profiles, &msg.topic, &msg.payload, msg.arrival);
         let profile = decoded
             .readings
             .first()
@@ -144,12 +166,16 @@ impl Engine {
         }
         if !decoded.crew_status.is_empty() {
             let mut status = self.crews.status.lock();
-            for s in decoded.crew_status {
-                status.insert(s.crew_id.clone(), s);
+            for s in &decoded.crew_status {
+                status.insert(s.crew_id.clone(), s.clone());
             }
         }
-        if !decoded.crew_acks.is_empty() {
-            self.crews.acks.lock().extend(decoded.crew_acks);
+        if let Some(inbox) = self.crews.inbox.get() {
+            decoded
+                .crew_status
+                .into_iter()
+                .for_each(|s| inbox.status(s));
+            decoded.crew_acks.into_iter().for_each(|a| inbox.ack(a));
         }
         let n = decoded.readings.len();
         if n == 0 {
@@ -175,6 +201,11 @@ impl Engine {
         n
     }
 
+    /// A handle that hot-reloads this engine's definitions (for the file watcher and the API).
+    pub fn reloader(&self) -> Reloader {
+        self.reloader.clone()
+    }
+
     /// Ends the input, lets the dataflow judge everything received, and waits for it.
     pub fn finish(mut self) -> anyhow::Result<FinishedEngine> {
         drop(self.input.take());
@@ -192,6 +223,28 @@ impl Engine {
             metrics: self.metrics.clone(),
             dead_letters: self.dead_letters.clone(),
         })
+    }
+}
+
+/// Hot reload of a running engine's pipelines and profiles; cheap to clone.
+#[derive(Debug, Clone)]
+pub struct Reloader {
+    profiles: Arc<parking_lot::RwLock<Arc<ProfileSet>>>,
+    handle: dataflow::ReloadHandle,
+}
+
+impl Reloader {
+    /// Swaps in new, already validated pipelines and profiles. Decoding uses the new profiles
+    /// from the next message; the dataflow from the current watermark on (detectors whose
+    /// definition did not change keep their state). Returns the new version number.
+    pub fn reload(&self, pipelines: Arc<PipelineSet>, profiles: Arc<ProfileSet>) -> u64 {
+        *self.profiles.write() = profiles.clone();
+        self.handle.publish(pipelines, profiles)
+    }
+
+    /// The definitions currently published.
+    pub fn current(&self) -> Arc<dataflow::Version> {
+        self.handle.latest()
     }
 }
 

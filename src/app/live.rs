@@ -13,7 +13,7 @@ use anyhow::{anyhow, Context};
 use tokio::sync::{mpsc, watch};
 
 use super::{config_failure, load_definitions, Engine, FinishedEngine};
-use crate::api::{self, ApiState, Auth, Role, TokenEntry};
+use crate::api::{self, ApiState, Auth, Role};
 use crate::config::app::AppConfig;
 use crate::config::registers::Registry;
 use crate::dataflow::{DataflowConfig, Definitions};
@@ -24,6 +24,7 @@ use crate::ingest::publish::Publisher;
 use crate::ingest::recording::RawMessage;
 use crate::model::EventTime;
 use crate::sim::{SimOptions, Simulation};
+use crate::sink::dispatch::{DispatchHandle, DispatchOptions, DispatchSetup};
 use crate::sink::DeadLetterLog;
 use crate::telemetry::Metrics;
 
@@ -45,6 +46,8 @@ pub struct LiveOptions {
     pub defs: Definitions,
     /// Dead-letter record.
     pub dead_letters: Arc<DeadLetterLog>,
+    /// `api.tile_url`: map tiles under the command-centre page's map (none: drawn offline).
+    pub tile_url: Option<String>,
 }
 
 /// A running live pipeline.
@@ -59,6 +62,11 @@ pub struct Live {
     pub source_stats: Arc<SourceStats>,
     /// Where the API listens.
     pub api_addr: SocketAddr,
+    /// Hot reload of the running definitions.
+    pub reloader: super::Reloader,
+    /// Crew dispatch, escalations and silences.
+    pub dispatch: DispatchHandle,
+    dispatch_tasks: Vec<tokio::task::JoinHandle<()>>,
     shutdown: watch::Sender<bool>,
     source: tokio::task::JoinHandle<()>,
     api: tokio::task::JoinHandle<()>,
@@ -68,10 +76,70 @@ pub struct Live {
 impl Live {
     /// Starts source, decoder, dataflow and API. Must be called inside a tokio runtime.
     pub fn start(opts: LiveOptions) -> anyhow::Result<Live> {
+        Self::start_durable(opts, None)
+    }
+
+    /// Like [`Live::start`]; with `state_dir`, incidents, their history and dispatch records
+    /// live in the durable store there: loaded back on start (the correlator resumes the open
+    /// ones), every change committed before it is acknowledged.
+    pub fn start_durable(
+        opts: LiveOptions,
+        state_dir: Option<&std::path::Path>,
+    ) -> anyhow::Result<Live> {
+        Self::start_dispatching(opts, state_dir, DispatchSetup::default())
+    }
+
+    /// Like [`Live::start_durable`], with crew dispatch policies, webhooks and the dispatch
+    /// clock (tests inject a short answer timeout and paused time).
+    pub fn start_dispatching(
+        mut opts: LiveOptions,
+        state_dir: Option<&std::path::Path>,
+        dispatch: DispatchSetup,
+    ) -> anyhow::Result<Live> {
         let metrics = Arc::new(Metrics::new());
-        let engine = Engine::start(opts.dataflow, opts.defs, metrics.clone(), opts.dead_letters)?;
+        let store = match state_dir {
+            Some(dir) => {
+                let store = IncidentStore::open(dir, Some(metrics.clone()))
+                    .with_context(|| format!("opening the state dir {}", dir.display()))?;
+                opts.defs.open_incidents = store.open_snapshots();
+                Arc::new(store)
+            }
+            None => Arc::new(IncidentStore::new(Some(metrics.clone()))),
+        };
+        let crew_register: Vec<crate::model::Crew> =
+            opts.defs.registry.crews.values().cloned().collect();
+        let dispatch_opts = DispatchOptions {
+            config: dispatch.config,
+            crews: crew_register.clone(),
+            devices: (opts.defs.registry.devices.values())
+                .map(|d| (d.device_id.clone(), d.location))
+                .collect(),
+            store: store.clone(),
+            log: store.clone(),
+            clock: dispatch.clock,
+            metrics: Some(metrics.clone()),
+        };
+        let dispatch_mqtt = opts.mqtt.clone();
+        let engine = Engine::start_with_store(
+            opts.dataflow,
+            opts.defs,
+            metrics.clone(),
+            opts.dead_letters,
+            None,
+            None,
+            store,
+        )?;
         let (store, devices) = (engine.store.clone(), engine.devices.clone());
+        let reloader = engine.reloader();
+        let engine_crews = engine.crews.clone();
         let (shutdown, shutdown_rx) = watch::channel(false);
+        let (dispatcher, dispatch_tasks) = crate::sink::dispatch::start_live(
+            dispatch_opts,
+            dispatch_mqtt,
+            dispatch.webhooks,
+            shutdown_rx.clone(),
+        )?;
+        let _ = engine.crews.inbox.set(dispatcher.inbox());
         let (tx, mut rx) = mpsc::channel::<RawMessage>(SOURCE_QUEUE);
         let source_stats = Arc::new(SourceStats::default());
         let source = {
@@ -115,6 +183,12 @@ impl Live {
             devices: devices.clone(),
             metrics: metrics.clone(),
             auth: Arc::new(opts.auth),
+            crews: Some(api::CrewBoard::new(crew_register, {
+                let feed = engine_crews;
+                move || feed.status.lock().clone()
+            })),
+            tile_url: opts.tile_url,
+            dispatch: Some(dispatcher.clone()),
         };
         let api = {
             let mut rx = shutdown_rx.clone();
@@ -133,11 +207,31 @@ impl Live {
             metrics,
             source_stats,
             api_addr,
+            reloader,
+            dispatch: dispatcher,
+            dispatch_tasks,
             shutdown,
             source,
             api,
             decoder,
         })
+    }
+
+    /// Watches `pipelines` and `profiles` for changes (polling once a second) and hot-reloads
+    /// them; invalid files are reported and the running definitions stay. Returns the source,
+    /// whose `status()` and `reload_now()` the API and tests use.
+    pub fn watch_definitions(
+        &self,
+        pipelines: PathBuf,
+        profiles: PathBuf,
+        registry: Arc<Registry>,
+    ) -> super::DefinitionsSource {
+        let source =
+            super::DefinitionsSource::new(pipelines, profiles, registry, self.reloader.clone());
+        let watcher = source.clone();
+        let stop = self.shutdown.subscribe();
+        tokio::spawn(watcher.watch(std::time::Duration::from_secs(1), stop));
+        source
     }
 
     /// Stops the source, judges everything received, stops the API; returns the final state.
@@ -150,6 +244,9 @@ impl Live {
             .map_err(|e| anyhow!("decode thread: {e}"))?
             .map_err(|_| anyhow!("decode thread panicked"))??;
         let _ = self.api.await;
+        for task in self.dispatch_tasks {
+            let _ = task.await;
+        }
         Ok(finished)
     }
 }
@@ -194,17 +291,38 @@ pub fn run(config: &std::path::Path) -> anyhow::Result<ExitCode> {
     });
     let listener = std::net::TcpListener::bind(cfg.api.listen)
         .with_context(|| format!("binding {}", cfg.api.listen))?;
+    let registry = defs.registry.clone();
+    let state_dir = cfg.state.dir.clone();
+    if state_dir.is_none() {
+        eprintln!("no state.dir configured: incidents are kept in memory only, lost on restart");
+    }
     runtime()?.block_on(async move {
-        let live = Live::start(LiveOptions {
-            mqtt: cfg.mqtt,
-            listener,
-            auth,
-            dataflow: cfg.dataflow,
-            defs,
-            dead_letters,
-        })?;
+        let dispatch = DispatchSetup {
+            config: cfg.dispatch,
+            webhooks: cfg.webhooks,
+            ..DispatchSetup::default()
+        };
+        let live = Live::start_dispatching(
+            LiveOptions {
+                mqtt: cfg.mqtt,
+                listener,
+                auth,
+                dataflow: cfg.dataflow,
+                defs,
+                dead_letters,
+                tile_url: cfg.api.tile_url,
+            },
+            state_dir.as_deref(),
+            dispatch,
+        )?;
+        let _definitions = live.watch_definitions(
+            cfg.paths.pipelines.clone(),
+            cfg.paths.device_profiles.clone(),
+            registry,
+        );
         eprintln!(
-            "citybrain running; API on http://{}/ (Ctrl-C to stop)",
+            "citybrain running; API on http://{}/ (Ctrl-C to stop); pipelines and device \
+             profiles are reloaded when their files change",
             live.api_addr
         );
         ctrl_c().await;
@@ -213,12 +331,10 @@ pub fn run(config: &std::path::Path) -> anyhow::Result<ExitCode> {
     })
 }
 
-/// Reads a tokens file: a YAML list of `{name, role, sha256}`.
+/// Reads a tokens file (a YAML list of `{name, role, sha256}`); the server follows later
+/// changes to it (`citybrain token create/revoke`).
 pub fn load_tokens(path: &std::path::Path) -> anyhow::Result<Auth> {
-    let text =
-        std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
-    let entries: Vec<TokenEntry> = crate::config::load_yaml_str(path, &text)?;
-    Ok(Auth::from_entries(entries))
+    Ok(Auth::from_file(path)?)
 }
 
 /// Arguments of `citybrain demo`.
@@ -246,6 +362,10 @@ pub struct DemoArgs {
     /// Stop after this many seconds (default: run until Ctrl-C).
     #[arg(long)]
     pub for_secs: Option<u64>,
+    /// Directory of the durable incident store. Default: a fresh temporary directory for this
+    /// run, removed when the demo stops normally; name one to keep incidents across runs.
+    #[arg(long)]
+    pub state_dir: Option<PathBuf>,
 }
 
 /// `citybrain demo`.
@@ -265,7 +385,9 @@ pub fn demo(args: DemoArgs) -> anyhow::Result<ExitCode> {
         pipelines: Arc::new(pipelines),
         profiles: Arc::new(profiles),
         registry: Arc::new(registry),
+        open_incidents: Vec::new(),
     };
+    let demo_registry = defs.registry.clone();
     let broker =
         start_embedded_broker(args.mqtt_listen).context("starting the embedded MQTT broker")?;
     broker
@@ -280,16 +402,31 @@ pub fn demo(args: DemoArgs) -> anyhow::Result<ExitCode> {
         allowed_lateness_secs: 180.0,
         ..DataflowConfig::default()
     };
+    let (state_dir, temporary_state) = match &args.state_dir {
+        Some(dir) => (dir.clone(), false),
+        None => {
+            let millis = chrono::Utc::now().timestamp_millis();
+            let name = format!("citybrain-demo-{}-{millis}", std::process::id());
+            (std::env::temp_dir().join(name), true)
+        }
+    };
     runtime()?.block_on(async move {
-        let live = Live::start(LiveOptions {
-            mqtt: mqtt.clone(),
-            listener,
-            auth,
-            dataflow,
-            defs,
-            dead_letters: Arc::new(DeadLetterLog::in_memory()),
-        })?;
+        let live = Live::start_durable(
+            LiveOptions {
+                mqtt: mqtt.clone(),
+                listener,
+                auth,
+                dataflow,
+                defs,
+                dead_letters: Arc::new(DeadLetterLog::in_memory()),
+                tile_url: None,
+            },
+            Some(&state_dir),
+        )?;
+        let _definitions =
+            live.watch_definitions(args.pipelines.clone(), args.profiles.clone(), demo_registry);
         println!("citybrain demo running");
+        println!("  state dir:      {}", state_dir.display());
         println!("  command centre: http://{}/", live.api_addr);
         println!(
             "  API:            http://{}/api/v1/incidents",
@@ -317,6 +454,11 @@ pub fn demo(args: DemoArgs) -> anyhow::Result<ExitCode> {
         sim_task.abort();
         let done = live.stop().await?;
         eprintln!("demo stopped: {} incidents", done.store.len());
+        drop(done);
+        if temporary_state {
+            // Best effort: the OS cleans temporary directories anyway.
+            let _ = std::fs::remove_dir_all(&state_dir);
+        }
         Ok(ExitCode::SUCCESS)
     })
 }

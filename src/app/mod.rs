@@ -4,16 +4,20 @@
 mod check;
 mod engine;
 mod live;
+mod reload;
 mod replay;
+mod tokens;
 mod tools;
 
 use std::path::Path;
 use std::sync::Arc;
 
 pub use check::{check, check_all, CheckArgs, CheckReport};
-pub use engine::{CrewFeed, Engine, FinishedEngine};
+pub use engine::{CrewFeed, Engine, FinishedEngine, Reloader};
 pub use live::{demo, load_tokens, run, DemoArgs, Live, LiveOptions};
+pub use reload::{DefinitionsSource, ReloadStatus};
 pub use replay::{replay, replay_many, replay_recording, ReplayArgs, ReplayOutcome};
+pub use tokens::{token, TokenArgs, TokenCommand};
 pub use tools::{record, simulate, RecordArgs, SimulateArgs};
 
 use crate::config::pipeline::PipelineSet;
@@ -56,6 +60,7 @@ pub fn load_definitions(
             pipelines: Arc::new(pipelines),
             profiles: Arc::new(profiles),
             registry: Arc::new(registry),
+            open_incidents: Vec::new(),
         }),
         _ => Err(ConfigErrors(errors)),
     }

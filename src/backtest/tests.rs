@@ -45,8 +45,10 @@ fn incident(
             signal: "s".into(),
             score: 1.0,
             reason: String::new(),
+            weight: 1.0,
         }],
         merged_into: None,
+        confidence: 0.5,
     }
 }
 

@@ -9,6 +9,12 @@
 //!         devices: registers/devices.csv, crews: registers/crews.csv,
 //!         dead_letters: /var/lib/citybrain/dead-letters.ndjson}
 //! dataflow: {workers: 2, allowed_lateness_secs: 300, max_future_secs: 600}
+//! state: {dir: /var/lib/citybrain/state}
+//! dispatch: {answer_timeout_secs: 120,
+//!            policies: [{kind: water_main_burst, min_severity: high, mode: automatic,
+//!                        skills: [valve]}]}
+//! webhooks: [{name: ops-bridge, url: "https://ops.city.local/hooks/citybrain",
+//!             secret: "...", events: [incident, escalation]}]
 //! ```
 
 use std::net::SocketAddr;
@@ -18,8 +24,10 @@ use serde::{Deserialize, Serialize};
 
 use super::{load_yaml_str, ConfigError, ConfigErrors};
 use crate::dataflow::DataflowConfig;
+use crate::incident::dispatch::DispatchConfig;
 use crate::ingest::mqtt::MqttConfig;
 use crate::sink::influx::InfluxConfig;
+use crate::sink::webhook::WebhookConfig;
 
 /// Everything `run` needs.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
@@ -40,6 +48,26 @@ pub struct AppConfig {
     /// InfluxDB sink for readings, anomalies and incident changes; off when absent.
     #[serde(default)]
     pub influx: Option<InfluxConfig>,
+    /// Durable state (incidents, their history, dispatch records).
+    #[serde(default)]
+    pub state: StateConfig,
+    /// Crew dispatch: policies per incident kind and severity, answer timeout
+    /// (see `docs/dispatch.md`; absent: the shipped defaults).
+    #[serde(default)]
+    pub dispatch: DispatchConfig,
+    /// Signed webhooks that receive incident, dispatch and escalation events.
+    #[serde(default)]
+    pub webhooks: Vec<WebhookConfig>,
+}
+
+/// Where durable state lives.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct StateConfig {
+    /// Directory of the embedded incident store (`citybrain.redb`, created if missing; one
+    /// process at a time). Without it incidents live in memory only and are lost on restart.
+    #[serde(default)]
+    pub dir: Option<PathBuf>,
 }
 
 /// Dashboard API settings.
@@ -52,6 +80,10 @@ pub struct ApiConfig {
     /// YAML list of `{name, role, sha256}` token entries (tokens are stored hashed only).
     #[serde(default)]
     pub tokens_file: Option<PathBuf>,
+    /// Map tiles drawn under the command-centre page's map, as a `{z}/{x}/{y}` URL template
+    /// (e.g. a city GIS tile server). Off by default: the map is drawn from coordinates only.
+    #[serde(default)]
+    pub tile_url: Option<String>,
 }
 
 fn default_listen() -> SocketAddr {
@@ -63,6 +95,7 @@ impl Default for ApiConfig {
         ApiConfig {
             listen: default_listen(),
             tokens_file: None,
+            tile_url: None,
         }
     }
 }
@@ -150,6 +183,19 @@ impl AppConfig {
                 msg,
             ));
         }
+        let mut problems: Vec<(String, String)> = (cfg.dispatch.validate().into_iter())
+            .map(|(f, m)| (format!("dispatch.{f}"), m))
+            .collect();
+        for (i, hook) in cfg.webhooks.iter().enumerate() {
+            let at = |f: &str| format!("webhooks[{i}].{f}");
+            problems.extend(hook.validate().into_iter().map(|(f, m)| (at(&f), m)));
+            if cfg.webhooks[..i].iter().any(|h| h.name == hook.name) {
+                problems.push((at("name"), format!("{:?} is used twice", hook.name)));
+            }
+        }
+        for (field, msg) in problems {
+            errors.push(ConfigError::at_field(&name, &text, &field, msg));
+        }
         if !errors.is_empty() {
             return Err(ConfigErrors(errors));
         }
@@ -170,6 +216,9 @@ impl AppConfig {
             fix(&mut influx.spool_dir);
         }
         if let Some(p) = cfg.api.tokens_file.as_mut() {
+            fix(p);
+        }
+        if let Some(p) = cfg.state.dir.as_mut() {
             fix(p);
         }
         if let Some(tls) = cfg.mqtt.tls.as_mut() {

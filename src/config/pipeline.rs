@@ -64,6 +64,23 @@ pub struct SignalConfig {
     pub metric: String,
     /// Detector and its parameters (see `src/detect/mod.rs` for the reference).
     pub detector: DetectorConfig,
+    /// While raised, the device is unhealthy and its other evidence is down-weighted.
+    /// `silence`, `flatline` and `out_of_range` detectors are health signals whatever this says.
+    #[serde(default)]
+    pub health: bool,
+}
+
+impl SignalConfig {
+    /// Whether this signal reports on the device's own health.
+    pub fn is_health(&self) -> bool {
+        self.health
+            || matches!(
+                self.detector,
+                DetectorConfig::Silence(_)
+                    | DetectorConfig::Flatline(_)
+                    | DetectorConfig::OutOfRange(_)
+            )
+    }
 }
 
 /// How anomalies become one incident of a kind.
@@ -109,6 +126,14 @@ pub struct IncidentRule {
     /// Departments always involved, added to the owners of the evidence devices.
     #[serde(default)]
     pub departments: Vec<String>,
+    /// Weight (0..1) of evidence from a device that is unhealthy when it reports it: a frozen or
+    /// out-of-range sensor's other readings count for less, towards triggers and confidence.
+    #[serde(default = "default_unhealthy_weight")]
+    pub unhealthy_weight: f64,
+}
+
+fn default_unhealthy_weight() -> f64 {
+    0.3
 }
 
 fn default_radius_m() -> f64 {
@@ -435,6 +460,12 @@ fn validate_rule(file: &str, text: &str, r: &IncidentRule, errors: &mut Vec<Conf
         if !(v >= 0.0 && v.is_finite()) {
             err("reopen_within_secs", format!("must be >= 0, got {v}"));
         }
+    }
+    if !(0.0..=1.0).contains(&r.unhealthy_weight) {
+        err(
+            "unhealthy_weight",
+            format!("must be in [0, 1], got {}", r.unhealthy_weight),
+        );
     }
     if r.trigger.is_empty() {
         err("trigger", "needs at least one alternative".to_string());

@@ -49,6 +49,19 @@ pub(crate) struct Item {
     pub(crate) department: String,
     /// Still raised (no `Cleared` seen yet). Camera events never clear: they age out.
     pub(crate) active: bool,
+    /// The device had a raised health condition (silent, frozen, out of range, ...) when
+    /// this evidence came in.
+    pub(crate) unhealthy: bool,
+    /// Weight of this evidence under the rule holding it (1, or the rule's
+    /// `unhealthy_weight` for an unhealthy device).
+    pub(crate) weight: f64,
+}
+
+impl Item {
+    /// Score counted towards triggers and confidence.
+    pub(crate) fn weighted_score(&self) -> f64 {
+        (self.anomaly.score * self.weight).clamp(0.0, 1.0)
+    }
 }
 
 impl Item {
@@ -71,20 +84,121 @@ pub struct Correlator {
     closed: Vec<OpenIncident>,
     /// Anomalies from devices missing from the register (no location: cannot correlate).
     pub unlocated: u64,
+    /// Signals that report a device's own health.
+    health_signals: std::collections::BTreeSet<String>,
+    /// Signals of momentary evidence (camera events): they never clear, they age out after
+    /// the rule's window instead of being held as a raised condition.
+    momentary_signals: std::collections::BTreeSet<String>,
+    /// Raised health conditions per device: (signal, metric).
+    health: std::collections::BTreeMap<String, std::collections::BTreeSet<(String, String)>>,
 }
 
 impl Correlator {
     /// A correlator for the rules of `pipelines`.
     pub fn new(pipelines: &PipelineSet, registry: Arc<Registry>) -> Correlator {
         let rules = pipelines.rules.clone();
+        let health_signals = pipelines
+            .signals
+            .values()
+            .filter(|s| s.is_health())
+            .map(|s| s.name.clone())
+            .collect();
+        let momentary_signals = momentary(pipelines);
         Correlator {
+            momentary_signals,
             pending: vec![Vec::new(); rules.len()],
             rules,
             registry,
             open: Vec::new(),
             closed: Vec::new(),
             unlocated: 0,
+            health_signals,
+            health: Default::default(),
         }
+    }
+
+    /// Seeds incidents that were open before a restart (`IncidentStore::open_snapshots`), so
+    /// new evidence for the same event joins them (same id) instead of opening a duplicate.
+    /// Snapshots of a kind no rule produces any more, or already open, are skipped; evidence
+    /// from devices no longer in the register stays in the snapshot but cannot attract more.
+    /// Returns how many were restored.
+    pub fn restore(&mut self, snapshots: Vec<IncidentSnapshot>) -> usize {
+        let before = self.open.len();
+        for snap in snapshots {
+            let Some(ri) = self.rules.iter().position(|r| r.kind == snap.kind) else {
+                continue;
+            };
+            if self.open.iter().any(|o| o.snapshot.id == snap.id) {
+                continue;
+            }
+            let items = snap
+                .evidence
+                .iter()
+                .filter_map(|e| {
+                    let device = self.registry.device(&e.device_id)?;
+                    Some(Item {
+                        anomaly: Anomaly {
+                            device_id: e.device_id.clone(),
+                            metric: e.metric.clone(),
+                            signal: e.signal.clone(),
+                            detector: e.detector.clone(),
+                            ts: e.ts,
+                            value: e.value,
+                            score: e.score,
+                            phase: Phase::Raised,
+                            reason: e.reason.clone(),
+                        },
+                        location: device.location,
+                        department: device.department.clone(),
+                        active: false,
+                        unhealthy: e.weight < 1.0,
+                        weight: e.weight,
+                    })
+                })
+                .collect();
+            self.open.push(OpenIncident::restore(ri, snap, items));
+        }
+        self.open.len() - before
+    }
+
+    /// Swaps in new incident rules (hot reload). Open and recently cleared incidents of kinds
+    /// that still exist carry on under the new rule; pending evidence is kept for rules that did
+    /// not change; incidents of removed kinds are left to the store as they are.
+    pub fn reload(&mut self, pipelines: &PipelineSet) {
+        let new_rules = pipelines.rules.clone();
+        let map: Vec<Option<usize>> = self
+            .rules
+            .iter()
+            .map(|r| new_rules.iter().position(|n| n.kind == r.kind))
+            .collect();
+        let remap = |list: &mut Vec<OpenIncident>| {
+            list.retain_mut(|o| match map.get(o.rule).copied().flatten() {
+                Some(ni) => {
+                    o.rule = ni;
+                    true
+                }
+                None => false,
+            });
+        };
+        remap(&mut self.open);
+        remap(&mut self.closed);
+        let mut pending = vec![Vec::new(); new_rules.len()];
+        for (ri, pool) in std::mem::take(&mut self.pending).into_iter().enumerate() {
+            if let Some(ni) = map.get(ri).copied().flatten() {
+                if new_rules[ni] == self.rules[ri] {
+                    pending[ni] = pool;
+                }
+            }
+        }
+        self.pending = pending;
+        self.rules = new_rules;
+        self.health_signals = pipelines
+            .signals
+            .values()
+            .filter(|s| s.is_health())
+            .map(|s| s.name.clone())
+            .collect();
+        self.momentary_signals = momentary(pipelines);
     }
 
     /// Incidents currently open (not cleared), as snapshots.
@@ -144,8 +258,26 @@ impl Correlator {
     }
 }
 
+fn momentary(pipelines: &PipelineSet) -> std::collections::BTreeSet<String> {
+    pipelines
+        .signals
+        .values()
+        .filter(|s| matches!(s.detector, crate::detect::DetectorConfig::Event(_)))
+        .map(|s| s.name.clone())
+        .collect()
+}
+
 impl Correlate for Correlator {
     fn ingest(&mut self, anomaly: Anomaly, out: &mut Vec<IncidentSnapshot>) {
+        if self.health_signals.contains(&anomaly.signal) {
+            let key = (anomaly.signal.clone(), anomaly.metric.clone());
+            let set = self.health.entry(anomaly.device_id.clone()).or_default();
+            if anomaly.phase == Phase::Raised {
+                set.insert(key);
+            } else {
+                set.remove(&key);
+            }
+        }
         if anomaly.phase == Phase::Cleared {
             self.release(&anomaly);
             return;
@@ -154,11 +286,20 @@ impl Correlate for Correlator {
             self.unlocated += 1;
             return;
         };
-        let item = Item {
+        // A health signal is never discounted by the condition it reports.
+        let unhealthy = !self.health_signals.contains(&anomaly.signal)
+            && self
+                .health
+                .get(&anomaly.device_id)
+                .is_some_and(|s| !s.is_empty());
+        let active = !self.momentary_signals.contains(&anomaly.signal);
+        let mut item = Item {
             location: device.location,
             department: device.department.clone(),
             anomaly,
-            active: true,
+            active,
+            unhealthy,
+            weight: 1.0,
         };
         let signal = item.anomaly.signal.clone();
         let mut consumed_at: Option<i32> = None;
@@ -170,6 +311,11 @@ impl Correlate for Correlator {
             if !rule.all_signals().contains(signal.as_str()) {
                 continue;
             }
+            item.weight = if item.unhealthy {
+                rule.unhealthy_weight
+            } else {
+                1.0
+            };
             // 2. Join an open incident of this rule.
             if let Some(idx) = self
                 .open
@@ -269,5 +415,7 @@ impl Correlate for Correlator {
     }
 }
 
+#[cfg(test)]
+mod restore_tests;
 #[cfg(test)]
 mod tests;

@@ -61,6 +61,7 @@ impl OpenIncident {
                 evidence: Vec::new(),
                 cleared_at: None,
                 merged_into: None,
+                confidence: 0.0,
             },
         };
         for item in items {
@@ -68,6 +69,21 @@ impl OpenIncident {
         }
         inc.refresh(&rule.departments);
         inc
+    }
+
+    /// An incident that was open before a restart, rebuilt from its last snapshot (kept as is:
+    /// same id, times and evidence). Its conditions are not held: the restarted detectors know
+    /// nothing of them and will never clear them, so it clears `clear_after_secs` after its
+    /// latest evidence unless new evidence joins it first.
+    pub(super) fn restore(rule_idx: usize, snapshot: IncidentSnapshot, items: Vec<Item>) -> Self {
+        let latest = items.iter().map(|i| i.anomaly.ts).max();
+        OpenIncident {
+            rule: rule_idx,
+            last_change: latest.unwrap_or(snapshot.opened_at).max(snapshot.opened_at),
+            items,
+            held: BTreeSet::new(),
+            snapshot,
+        }
     }
 
     pub(super) fn add(&mut self, item: Item) {
@@ -89,6 +105,7 @@ impl OpenIncident {
                 signal: a.signal.clone(),
                 score: a.score,
                 reason: a.reason.clone(),
+                weight: item.weight,
             });
         }
         self.items.push(item);
@@ -114,6 +131,19 @@ impl OpenIncident {
             };
         }
         self.snapshot.departments = departments.into_iter().collect();
+        // Noisy-OR over the strongest weighted evidence per (device, signal): independent
+        // witnesses raise confidence; one faulty device repeating itself does not.
+        let mut strongest: std::collections::BTreeMap<(&str, &str), f64> = Default::default();
+        for item in &self.items {
+            let k = (
+                item.anomaly.device_id.as_str(),
+                item.anomaly.signal.as_str(),
+            );
+            let s = strongest.entry(k).or_insert(0.0);
+            *s = s.max(item.weighted_score());
+        }
+        let doubt: f64 = strongest.values().map(|s| 1.0 - s).product();
+        self.snapshot.confidence = ((1.0 - doubt) * 1000.0).round() / 1000.0;
         self.snapshot
             .evidence
             .sort_by(|a, b| (a.ts, &a.device_id, &a.signal).cmp(&(b.ts, &b.device_id, &b.signal)));

@@ -384,3 +384,116 @@ fn unregistered_devices_are_counted_not_correlated() {
     assert!(out.is_empty());
     assert_eq!(c.unlocated, 1);
 }
+
+#[test]
+fn evidence_from_an_unhealthy_device_counts_for_less() {
+    let mut c = correlator();
+    // TC-1 is reporting impossible values: its 0.9 accident event weighs 0.27 (< 0.8).
+    let out = run(
+        &mut c,
+        vec![
+            anomaly(
+                "TC-1",
+                "out_of_range",
+                "occupancy_pct",
+                100,
+                1.0,
+                Phase::Raised,
+            ),
+            anomaly(
+                "TC-1",
+                "accident_event",
+                "event.accident",
+                110,
+                0.9,
+                Phase::Raised,
+            ),
+        ],
+    );
+    assert!(
+        latest(&out).iter().all(|i| i.kind != "traffic_accident"),
+        "{out:#?}"
+    );
+    // Healthy again: the same evidence opens the incident at full weight.
+    let out = run(
+        &mut c,
+        vec![
+            anomaly(
+                "TC-1",
+                "out_of_range",
+                "occupancy_pct",
+                200,
+                0.0,
+                Phase::Cleared,
+            ),
+            anomaly(
+                "TC-1",
+                "accident_event",
+                "event.accident",
+                2000,
+                0.9,
+                Phase::Raised,
+            ),
+        ],
+    );
+    let acc: Vec<_> = latest(&out)
+        .into_iter()
+        .filter(|i| i.kind == "traffic_accident")
+        .collect();
+    assert_eq!(acc.len(), 1);
+    assert!(acc[0].evidence.iter().all(|e| e.weight == 1.0));
+}
+
+#[test]
+fn confidence_grows_with_independent_witnesses_not_with_repeats() {
+    let mut c = correlator();
+    let out = run(
+        &mut c,
+        vec![
+            anomaly(
+                "PG-1",
+                "pressure_drop",
+                "pressure_kpa",
+                1000,
+                0.6,
+                Phase::Raised,
+            ),
+            anomaly(
+                "TC-1",
+                "water_on_road",
+                "event.water_on_road",
+                1100,
+                0.6,
+                Phase::Raised,
+            ),
+        ],
+    );
+    let first = latest(&out)[0].confidence;
+    assert!((first - 0.84).abs() < 1e-9, "1 - 0.4 * 0.4, got {first}");
+    // The same camera repeating the same signal at the same strength adds nothing.
+    let out = run(
+        &mut c,
+        vec![anomaly(
+            "TC-1",
+            "water_on_road",
+            "event.water_on_road",
+            1200,
+            0.6,
+            Phase::Raised,
+        )],
+    );
+    assert!((latest(&out)[0].confidence - first).abs() < 1e-9);
+    // A different signal from the camera is another witness.
+    let out = run(
+        &mut c,
+        vec![anomaly(
+            "TC-1",
+            "speed_collapse",
+            "avg_speed_kmh",
+            1300,
+            0.5,
+            Phase::Raised,
+        )],
+    );
+    assert!(latest(&out)[0].confidence > first);
+}

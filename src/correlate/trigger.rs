@@ -41,7 +41,7 @@ pub(super) fn evaluate(rule: &IncidentRule, pool: &[Item], new: &Item) -> Option
                 .collect();
             devices.sort_unstable();
             devices.dedup();
-            let score: f64 = matching.iter().map(|&i| pool[i].anomaly.score).sum();
+            let score: f64 = matching.iter().map(|&i| pool[i].weighted_score()).sum();
             let ok = devices.len() >= req.min_devices && score + 1e-9 >= req.min_score;
             if ok {
                 chosen.extend(matching);

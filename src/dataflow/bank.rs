@@ -15,9 +15,10 @@ use crate::model::{Anomaly, EventTime, Reading};
 /// `metric: "*"` on a signal.
 const ANY_METRIC: &str = "*";
 
-/// One detector instance and the metric it watches (`*` = the device as a whole).
+/// One detector instance and the context it was built with.
 struct Instance {
-    metric: String,
+    ctx: DetectorContext,
+    profile: String,
     detector: Box<dyn Detector>,
 }
 
@@ -129,33 +130,51 @@ impl DetectorBank {
             let inst = device
                 .entry((name.clone(), metric_key.clone()))
                 .or_insert_with(|| {
-                    let info = self.profiles.metric_info(&r.profile, &r.metric);
-                    let ctx = DetectorContext {
-                        device_id: r.device_id.clone(),
-                        metric: metric_key.clone(),
-                        signal: name.clone(),
-                        valid_range: if whole_device {
-                            None
-                        } else {
-                            info.as_ref().and_then(|i| i.valid_range)
-                        },
-                        unit: if whole_device {
-                            String::new()
-                        } else {
-                            info.map(|i| i.unit).unwrap_or_default()
-                        },
-                        interval_secs: interval,
-                    };
+                    let ctx = context(&self.profiles, r, name, &metric_key, interval);
+                    let detector = detect::build(&signal.detector, &ctx);
                     Instance {
-                        metric: metric_key.clone(),
-                        detector: detect::build(&signal.detector, &ctx),
+                        ctx,
+                        profile: r.profile.clone(),
+                        detector,
                     }
                 });
             out.extend(inst.detector.on_watermark(r.ts));
             if let Some(a) = inst.detector.observe(r) {
                 out.push(a);
             }
-            debug_assert!(inst.metric == metric_key);
+        }
+    }
+
+    /// Swaps in new definitions. Detectors whose signal definition and context (unit, valid
+    /// range, interval) are unchanged keep their state; the others are dropped and rebuilt from
+    /// the new definition on the device's next reading.
+    pub fn reload(&mut self, pipelines: Arc<PipelineSet>, profiles: Arc<ProfileSet>) {
+        let old = std::mem::replace(&mut self.pipelines, pipelines);
+        self.profiles = profiles;
+        self.routes.clear();
+        let (new, profiles) = (&self.pipelines, &self.profiles);
+        for device in self.devices.values_mut() {
+            device.retain(|(signal, _), inst| {
+                let same_signal = matches!(
+                    (old.signals.get(signal), new.signals.get(signal)),
+                    (Some(a), Some(b)) if a == b
+                );
+                let interval = profiles
+                    .interval_secs(&inst.profile)
+                    .filter(|v| *v > 0.0)
+                    .unwrap_or(60.0);
+                let probe = Reading {
+                    device_id: inst.ctx.device_id.clone(),
+                    profile: inst.profile.clone(),
+                    metric: inst.ctx.metric.clone(),
+                    ts: EventTime(0),
+                    value: 0.0,
+                    seq: None,
+                    arrival: EventTime(0),
+                };
+                let ctx = context(profiles, &probe, signal, &inst.ctx.metric, interval);
+                same_signal && ctx == inst.ctx
+            });
         }
     }
 
@@ -166,6 +185,30 @@ impl DetectorBank {
                 out.extend(inst.detector.on_watermark(watermark));
             }
         }
+    }
+}
+
+/// The context a detector for `signal` on `r`'s device and `metric_key` is built with.
+fn context(
+    profiles: &ProfileSet,
+    r: &Reading,
+    signal: &str,
+    metric_key: &str,
+    interval_secs: f64,
+) -> DetectorContext {
+    let whole_device = metric_key == ANY_METRIC;
+    let info = if whole_device {
+        None
+    } else {
+        profiles.metric_info(&r.profile, metric_key)
+    };
+    DetectorContext {
+        device_id: r.device_id.clone(),
+        metric: metric_key.to_string(),
+        signal: signal.to_string(),
+        valid_range: info.as_ref().and_then(|i| i.valid_range),
+        unit: info.map(|i| i.unit).unwrap_or_default(),
+        interval_secs,
     }
 }
 

@@ -21,6 +21,7 @@
 mod bank;
 mod gate;
 mod operators;
+mod reload;
 
 use std::sync::Arc;
 use std::thread::JoinHandle;
@@ -29,6 +30,7 @@ use crossbeam_channel::{Receiver, Sender};
 
 pub use bank::{anomaly_order, reading_order, DetectorBank};
 pub use gate::{DataflowConfig, InputGate, Verdict};
+pub use reload::{ReloadHandle, Version};
 
 use crate::config::pipeline::PipelineSet;
 use crate::config::profile::ProfileSet;
@@ -73,6 +75,9 @@ pub struct Definitions {
     pub profiles: Arc<ProfileSet>,
     /// Asset register (device locations and owners).
     pub registry: Arc<Registry>,
+    /// Incidents still open from before a restart (`IncidentStore::open_snapshots`); the
+    /// correlator resumes them so new evidence does not open duplicates. Empty for a fresh start.
+    pub open_incidents: Vec<IncidentSnapshot>,
 }
 
 /// Errors starting or running the dataflow.
@@ -93,6 +98,18 @@ pub fn spawn(
     input: Receiver<Input>,
     output: Sender<Output>,
 ) -> Result<JoinHandle<Result<(), DataflowError>>, DataflowError> {
+    let reloads = ReloadHandle::new(defs.pipelines.clone(), defs.profiles.clone());
+    spawn_with_reloads(cfg, defs, reloads, input, output)
+}
+
+/// Like [`spawn`], with a handle through which new definitions can be hot-reloaded.
+pub fn spawn_with_reloads(
+    cfg: DataflowConfig,
+    defs: Definitions,
+    reloads: ReloadHandle,
+    input: Receiver<Input>,
+    output: Sender<Output>,
+) -> Result<JoinHandle<Result<(), DataflowError>>, DataflowError> {
     let problems = cfg.validate();
     if !problems.is_empty() {
         let msg: Vec<String> = problems.iter().map(|(f, m)| format!("{f}: {m}")).collect();
@@ -100,7 +117,7 @@ pub fn spawn(
     }
     std::thread::Builder::new()
         .name("dataflow".into())
-        .spawn(move || operators::run(cfg, defs, input, output))
+        .spawn(move || operators::run(cfg, defs, reloads, input, output))
         .map_err(|e| DataflowError::Timely(e.to_string()))
 }
 

@@ -11,6 +11,7 @@ use timely::dataflow::operators::Capability;
 
 use super::bank::{anomaly_order, reading_order, DetectorBank};
 use super::gate::{DataflowConfig, InputGate, Verdict};
+use super::reload::ReloadHandle;
 use super::{tick_of, DataflowError, Definitions, Input, Output, TICK_MS};
 use crate::correlate::{Correlate, Correlator};
 use crate::model::{Anomaly, EventTime, IncidentSnapshot, Reading};
@@ -32,6 +33,7 @@ fn device_hash(id: &str) -> u64 {
 pub(super) fn run(
     cfg: DataflowConfig,
     defs: Definitions,
+    reloads: ReloadHandle,
     input: Receiver<Input>,
     output: Sender<Output>,
 ) -> Result<(), DataflowError> {
@@ -42,6 +44,9 @@ pub(super) fn run(
         let defs = defs.clone();
         let out = output.clone();
         let out_corr = output.clone();
+        let reloads_worker = reloads.clone();
+        let reloads_detect = reloads.clone();
+        let reloads_corr = reloads.clone();
         let ((mut handle, cap), probe) = worker.dataflow::<u64, _, _>(move |scope| {
             let ((handle, cap), readings) = scope.new_unordered_input::<timely::container::CapacityContainerBuilder<Vec<Reading>>>();
             let bank_defs = defs.clone();
@@ -50,6 +55,7 @@ pub(super) fn run(
                 "Detect",
                 move |initial, _info| {
                     let mut bank = DetectorBank::new(bank_defs.pipelines.clone(), bank_defs.profiles.clone());
+                    let mut version = 0u64;
                     let mut held: Option<Capability<u64>> = Some(initial);
                     let mut buffer: BTreeMap<u64, Vec<Reading>> = BTreeMap::new();
                     let mut produced: Vec<Anomaly> = Vec::new();
@@ -62,6 +68,10 @@ pub(super) fn run(
                         let limit = frontier.frontier().first().copied();
                         let ready: Vec<u64> = buffer.range(..limit.unwrap_or(u64::MAX)).map(|(t, _)| *t).collect();
                         for t in ready {
+                            if let Some(v) = reloads_detect.update_for(version, t) {
+                                bank.reload(v.pipelines.clone(), v.profiles.clone());
+                                version = v.number;
+                            }
                             let mut batch = buffer.remove(&t).unwrap_or_default();
                             batch.sort_by(reading_order);
                             for r in &batch {
@@ -78,6 +88,10 @@ pub(super) fn run(
                             }
                         }
                         if let Some(l) = limit {
+                            if let Some(v) = reloads_detect.update_for(version, l) {
+                                bank.reload(v.pipelines.clone(), v.profiles.clone());
+                                version = v.number;
+                            }
                             bank.on_watermark(EventTime(l as i64 * TICK_MS), &mut produced);
                         }
                         if let Some(cap) = held.as_ref() {
@@ -107,6 +121,12 @@ pub(super) fn run(
                     "Correlate",
                     move |initial, _info| {
                         let mut correlator = Correlator::new(&corr_defs.pipelines, corr_defs.registry.clone());
+                        let mut version = 0u64;
+                        // Only worker 0 correlates; elsewhere restored incidents would clear on
+                        // the next watermark and be reported twice.
+                        if index == 0 {
+                            correlator.restore(corr_defs.open_incidents.clone());
+                        }
                         let mut held: Option<Capability<u64>> = Some(initial);
                         let mut buffer: BTreeMap<u64, Vec<Anomaly>> = BTreeMap::new();
                         let mut snaps: Vec<IncidentSnapshot> = Vec::new();
@@ -119,6 +139,10 @@ pub(super) fn run(
                             let limit = frontier.frontier().first().copied();
                             let ready: Vec<u64> = buffer.range(..limit.unwrap_or(u64::MAX)).map(|(t, _)| *t).collect();
                             for t in ready {
+                                if let Some(v) = reloads_corr.update_for(version, t) {
+                                    correlator.reload(&v.pipelines);
+                                    version = v.number;
+                                }
                                 let mut batch = buffer.remove(&t).unwrap_or_default();
                                 batch.sort_by(anomaly_order);
                                 for a in batch {
@@ -131,6 +155,10 @@ pub(super) fn run(
                                 }
                             }
                             if let Some(l) = limit {
+                                if let Some(v) = reloads_corr.update_for(version, l) {
+                                    correlator.reload(&v.pipelines);
+                                    version = v.number;
+                                }
                                 let w = EventTime(l as i64 * TICK_MS);
                                 correlator.on_watermark(w, &mut snaps);
                                 for s in snaps.drain(..) {
@@ -179,6 +207,7 @@ pub(super) fn run(
                         let wt = tick_of(w);
                         if wt > *cap.time() {
                             cap.downgrade(&wt);
+                            reloads_worker.set_watermark_tick(wt);
                             let _ = out.send(Output::Watermark(EventTime(wt as i64 * TICK_MS)));
                         }
                         worker.step();

@@ -45,6 +45,7 @@ fn defs() -> Definitions {
         pipelines: Arc::new(pipelines),
         profiles: Arc::new(profiles),
         registry: Arc::new(registry),
+        open_incidents: Vec::new(),
     }
 }
 
@@ -271,4 +272,117 @@ fn batching_does_not_change_the_result() {
     let c = dataflow_result(2, &defs, &one_batch);
     assert_eq!(a, b);
     assert_eq!(a, c);
+}
+
+/// A pressure stream that freezes (exact same value) from `freeze_at_s` on, every 5 s.
+fn frozen_logger(start_s: i64, freeze_at_s: i64, end_s: i64) -> Vec<Reading> {
+    (0..)
+        .map(|i| start_s + i * 5)
+        .take_while(|t| *t < end_s)
+        .map(|t| {
+            let v = if t >= freeze_at_s {
+                411.1
+            } else {
+                400.0 + (t % 7) as f64
+            };
+            reading("PG-1", "pressure-logger", "pressure_kpa", t * 1000, v)
+        })
+        .collect()
+}
+
+#[test]
+fn reload_keeps_state_of_unchanged_detectors_and_rebuilds_changed_ones() {
+    let defs = defs();
+    let mut bank = DetectorBank::new(defs.pipelines.clone(), defs.profiles.clone());
+    let mut out = Vec::new();
+    let start = 1_795_300_000;
+    // 10 of the 15 frozen minutes `sensor_frozen` needs, then a reload that changes another
+    // signal (pressure_drop) only.
+    let stream = frozen_logger(start, start + 600, start + 1600);
+    let (before, after): (Vec<_>, Vec<_>) = stream
+        .into_iter()
+        .partition(|r| r.ts.0 < (start + 1200) * 1000);
+    for r in &before {
+        bank.observe(r, &mut out);
+    }
+    assert!(
+        out.iter().all(|a| a.signal != "sensor_frozen"),
+        "not frozen long enough yet"
+    );
+    let mut changed = (*defs.pipelines).clone();
+    if let Some(s) = changed.signals.get_mut("pressure_drop") {
+        if let crate::detect::DetectorConfig::Step(c) = &mut s.detector {
+            c.change_pct = 40.0;
+        }
+    }
+    let before_count = bank.instances();
+    bank.reload(Arc::new(changed), defs.profiles.clone());
+    assert_eq!(
+        bank.instances(),
+        before_count - 1,
+        "only the changed signal's detector is dropped"
+    );
+    for r in &after {
+        bank.observe(r, &mut out);
+    }
+    let frozen: Vec<_> = out.iter().filter(|a| a.signal == "sensor_frozen").collect();
+    assert_eq!(
+        frozen.len(),
+        1,
+        "the flatline detector kept its 10 minutes: {out:#?}"
+    );
+    let ts = frozen[0].ts.0 / 1000;
+    assert!(
+        (start + 1500..=start + 1505).contains(&ts),
+        "fires 15 min after freezing: {ts}"
+    );
+}
+
+#[test]
+fn reload_through_the_dataflow_applies_from_the_watermark_on() {
+    let defs = defs();
+    let (in_tx, in_rx) = crossbeam_channel::bounded(16);
+    let (out_tx, out_rx) = crossbeam_channel::unbounded();
+    let reloads = ReloadHandle::new(defs.pipelines.clone(), defs.profiles.clone());
+    let cfg = DataflowConfig {
+        workers: 2,
+        ..DataflowConfig::default()
+    };
+    let handle =
+        spawn_with_reloads(cfg, defs.clone(), reloads.clone(), in_rx, out_tx).expect("spawn");
+    // Remove every incident rule except device_fault: a pollution episode after the reload must
+    // not open, while the stations' state carries on.
+    let mut only_faults = (*defs.pipelines).clone();
+    only_faults.rules.retain(|r| r.kind == "device_fault");
+    let start = 1_795_300_000_000i64;
+    let pm = |id: &str, t: i64, v: f64| reading(id, "air-senml", "pm2_5", t, v);
+    let mut early = Vec::new();
+    for i in 0..30 {
+        early.push(pm("AQ-1", start + i * 60_000, 30.0));
+        early.push(pm("AQ-2", start + i * 60_000, 30.0));
+    }
+    in_tx.send(Input::Readings(early)).expect("send");
+    // Let the watermark move, then reload.
+    std::thread::sleep(std::time::Duration::from_millis(300));
+    let v = reloads.publish(Arc::new(only_faults), defs.profiles.clone());
+    assert_eq!(v, 1);
+    let mut late = Vec::new();
+    for i in 30..90 {
+        late.push(pm("AQ-1", start + i * 60_000, 120.0));
+        late.push(pm("AQ-2", start + i * 60_000, 120.0));
+    }
+    in_tx.send(Input::Readings(late)).expect("send");
+    drop(in_tx);
+    handle.join().expect("join").expect("dataflow ok");
+    let outputs: Vec<Output> = out_rx.try_iter().collect();
+    let raised = outputs
+        .iter()
+        .filter(|o| matches!(o, Output::Anomaly(a) if a.signal == "pm25_high"))
+        .count();
+    assert!(raised >= 2, "the pm25 detectors kept running: {raised}");
+    let pollution = outputs
+        .iter()
+        .filter(|o| matches!(o, Output::Incident(s) if s.kind == "pollution_episode"))
+        .count();
+    assert_eq!(pollution, 0, "the removed rule no longer opens incidents");
 }

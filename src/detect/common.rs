@@ -257,6 +257,23 @@ pub(crate) fn secs(s: f64) -> String {
 /// metric, ts strictly after the previous one of the same metric).
 pub(crate) trait ValueDetector: Send {
     fn on_value(&mut self, r: &Reading) -> Option<Anomaly>;
+    /// See [`Detector::score`]: the grade of the reading last passed to `on_value`.
+    fn score(&self) -> Option<f64> {
+        None
+    }
+}
+
+/// The graded score of a trigger ratio `r` (measure / trigger): `r / (1 + r)`, 0.5 at the
+/// trigger, below 1 for any finite `r` (see [`Detector::score`]); NaN gives 0.
+pub(crate) fn graded_score(ratio: f64) -> f64 {
+    let r = ratio.abs();
+    if r.is_nan() {
+        0.0
+    } else if r.is_infinite() {
+        1.0
+    } else {
+        r / (1.0 + r)
+    }
 }
 
 /// The input guard around a value detector; one state per matching metric (module doc).
@@ -264,6 +281,8 @@ pub(crate) struct Guarded<D> {
     pattern: String,
     proto: D,
     lanes: BTreeMap<String, (EventTime, D)>,
+    /// Score of the last observed reading (`None` if the guard dropped it).
+    last_score: Option<f64>,
 }
 
 impl<D: ValueDetector + Clone + 'static> Guarded<D> {
@@ -272,12 +291,14 @@ impl<D: ValueDetector + Clone + 'static> Guarded<D> {
             pattern: ctx.metric.clone(),
             proto,
             lanes: BTreeMap::new(),
+            last_score: None,
         })
     }
 }
 
 impl<D: ValueDetector + Clone> Detector for Guarded<D> {
     fn observe(&mut self, r: &Reading) -> Option<Anomaly> {
+        self.last_score = None;
         if !r.value.is_finite() || !metric_matches(&self.pattern, &r.metric) {
             return None;
         }
@@ -287,15 +308,22 @@ impl<D: ValueDetector + Clone> Detector for Guarded<D> {
                     return None;
                 }
                 *last = r.ts;
-                det.on_value(r)
+                let out = det.on_value(r);
+                self.last_score = det.score();
+                out
             }
             None => {
                 let mut det = self.proto.clone();
                 let out = det.on_value(r);
+                self.last_score = det.score();
                 self.lanes.insert(r.metric.clone(), (r.ts, det));
                 out
             }
         }
+    }
+
+    fn score(&self) -> Option<f64> {
+        self.last_score
     }
 }
 

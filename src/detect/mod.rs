@@ -98,6 +98,27 @@ pub trait Detector: Send {
     fn on_watermark(&mut self, _watermark: EventTime) -> Vec<Anomaly> {
         Vec::new()
     }
+    /// Graded evidence that the reading last passed to [`Detector::observe`] is anomalous, for
+    /// every reading rather than only at a raise: in [0, 1), 0.5 at the detector's trigger level
+    /// and rising towards 1 without saturating (`r / (1 + r)` of the trigger ratio `r`, e.g.
+    /// |z| / `threshold`), so strong evidence keeps its order; [`trigger_ratio`] inverts it.
+    /// `None` when that reading was not graded (warm-up, ignored by the input guard) or the
+    /// detector does not grade readings (the default). Implemented by `spike` and `seasonal`.
+    fn score(&self) -> Option<f64> {
+        None
+    }
+}
+
+/// The trigger ratio `r` behind a graded [`Detector::score`] `s = r / (1 + r)`: `s / (1 - s)`,
+/// +inf at 1 (NaN counts as no evidence).
+pub fn trigger_ratio(score: f64) -> f64 {
+    if score.is_nan() || score <= 0.0 {
+        0.0
+    } else if score >= 1.0 {
+        f64::INFINITY
+    } else {
+        score / (1.0 - score)
+    }
 }
 
 /// What a detector instance knows about the stream it watches, from the pipeline and profile.

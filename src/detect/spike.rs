@@ -16,13 +16,14 @@
 //!   the baseline holds `min_samples` readings (default 20); Cleared at the next reading that is
 //!   not a spike. After a gap longer than `window_secs`, a time window (either method) starts
 //!   over and warms up again: nothing is judged against stale data. A count window ignores gaps.
-//! - Score = min(1, 0.5 × |z| / `threshold`).
+//! - Score = min(1, 0.5 × |z| / `threshold`). Per-reading grade ([`super::Detector::score`]):
+//!   |z|/`threshold` graded as r / (1 + r) in the watched direction (0 the other way).
 
 use serde::{Deserialize, Serialize};
 
 use super::common::{
-    num, positive, problem, ratio_score, secs_between, secs_to_ms, Direction, Emit, Problems,
-    ValueDetector,
+    graded_score, num, positive, problem, ratio_score, secs_between, secs_to_ms, Direction, Emit,
+    Problems, ValueDetector,
 };
 use super::window::{floored_scale, RollingWindow, MAD_TO_SIGMA};
 use super::DetectorContext;
@@ -128,6 +129,8 @@ pub(crate) struct Spike {
     emit: Emit,
     baseline: Baseline,
     raised: bool,
+    /// Graded score of the last reading (see [`ValueDetector::score`]); `None` in warm-up.
+    last_score: Option<f64>,
 }
 
 impl Spike {
@@ -161,6 +164,7 @@ impl Spike {
             emit: Emit::new(ctx, "spike"),
             baseline,
             raised: false,
+            last_score: None,
         }
     }
 
@@ -220,16 +224,23 @@ impl Spike {
 }
 
 impl ValueDetector for Spike {
+    fn score(&self) -> Option<f64> {
+        self.last_score
+    }
+
     fn on_value(&mut self, r: &Reading) -> Option<Anomaly> {
         let v = r.value;
         let judged = self.stats(r.ts).filter(|s| s.2 >= self.cfg.min_samples);
         let Some((center, scale, n)) = judged else {
             self.learn(r.ts, v);
+            self.last_score = None;
             return None;
         };
         let z = (v - center) / scale;
         let thr = self.cfg.threshold;
-        let spike = z.abs() > thr && self.cfg.direction.admits(z);
+        let admitted = self.cfg.direction.admits(z);
+        self.last_score = Some(if admitted { graded_score(z / thr) } else { 0.0 });
+        let spike = z.abs() > thr && admitted;
         let learned = match self.baseline {
             Baseline::Ewma { .. } => v.clamp(center - thr * scale, center + thr * scale),
             Baseline::Mad(_) => v,

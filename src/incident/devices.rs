@@ -8,11 +8,12 @@ use std::collections::{BTreeSet, HashMap};
 
 use parking_lot::Mutex;
 use serde::{Deserialize, Serialize};
+use tokio::sync::broadcast;
 
 use crate::model::{Anomaly, Device, EventTime, Location, Phase};
 
 /// Health of one device, in precedence order (the first that applies wins).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "kebab-case")]
 pub enum DeviceStatus {
     /// Reports, but is not in the register.
@@ -53,7 +54,7 @@ impl DeviceStatus {
 }
 
 /// One row of the device list as the API serves it.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct DeviceStatusView {
     /// Device id.
     pub device_id: String,
@@ -124,10 +125,21 @@ impl State {
     }
 }
 
+/// How many status changes a slow subscriber may lag before it starts losing the oldest.
+const CHANGES_CAPACITY: usize = 1024;
+
 /// Status of every known device; cheap to share as `Arc<DeviceTable>`.
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub struct DeviceTable {
     devices: Mutex<HashMap<String, State>>,
+    /// Status/fault changes only (not every reading: last-seen moves on every message).
+    changes: broadcast::Sender<DeviceStatusView>,
+}
+
+impl Default for DeviceTable {
+    fn default() -> Self {
+        DeviceTable::new(Vec::new())
+    }
 }
 
 impl DeviceTable {
@@ -148,6 +160,20 @@ impl DeviceTable {
             .collect();
         DeviceTable {
             devices: Mutex::new(devices),
+            changes: broadcast::channel(CHANGES_CAPACITY).0,
+        }
+    }
+
+    /// Every change of a device's status or fault set from now on (the live stream's device
+    /// feed). Sent under the table's lock, so changes arrive in the order they were applied.
+    pub fn subscribe(&self) -> broadcast::Receiver<DeviceStatusView> {
+        self.changes.subscribe()
+    }
+
+    /// Broadcasts `state` if its status or faults differ from `before`; nobody listening is fine.
+    fn announce(&self, device_id: &str, state: &State, before: (DeviceStatus, usize)) {
+        if (state.status(), state.faults.len()) != before {
+            let _ = self.changes.send(state.view(device_id));
         }
     }
 
@@ -162,11 +188,13 @@ impl DeviceTable {
     ) {
         let mut devices = self.devices.lock();
         let state = devices.entry(device_id.to_string()).or_default();
+        let before = (state.status(), state.faults.len());
         if state.seen_profile.as_deref() != Some(profile) {
             state.seen_profile = Some(profile.to_string());
         }
         state.last_seen = Some(state.last_seen.map_or(ts, |t| t.max(ts)));
         state.last_arrival = Some(state.last_arrival.map_or(arrival, |t| t.max(arrival)));
+        self.announce(device_id, state, before);
     }
 
     /// A detector raised or cleared a device-health condition; other detectors are ignored.
@@ -179,16 +207,18 @@ impl DeviceTable {
         }
         let mut devices = self.devices.lock();
         let state = devices.entry(anomaly.device_id.clone()).or_default();
+        let before = (state.status(), state.faults.len());
         if !is_fault {
             state.silent = raised;
-            return;
-        }
-        let fault = format!("{}:{}", anomaly.detector, anomaly.metric);
-        if raised {
-            state.faults.insert(fault);
         } else {
-            state.faults.remove(&fault);
+            let fault = format!("{}:{}", anomaly.detector, anomaly.metric);
+            if raised {
+                state.faults.insert(fault);
+            } else {
+                state.faults.remove(&fault);
+            }
         }
+        self.announce(&anomaly.device_id, state, before);
     }
 
     /// Every device, by id.

@@ -17,6 +17,7 @@ fn evidence(n: usize) -> Vec<Evidence> {
             signal: "pressure_drop".into(),
             score: 0.9,
             reason: "pressure dropped".into(),
+            weight: 1.0,
         })
         .collect()
 }
@@ -37,6 +38,7 @@ fn snap(id: &str, kind: &str, updated: i64, n_evidence: usize) -> IncidentSnapsh
         evidence: evidence(n_evidence),
         cleared_at: None,
         merged_into: None,
+        confidence: 0.5,
     }
 }
 

@@ -8,7 +8,7 @@ use super::EventTime;
 pub type Department = String;
 
 /// WGS84 coordinates.
-#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize, Default)]
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize, Default, utoipa::ToSchema)]
 pub struct Location {
     /// Latitude in degrees.
     pub lat: f64,

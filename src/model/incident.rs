@@ -1,11 +1,15 @@
 //! Incidents: what the correlator concludes (a snapshot) and what operators see (the incident).
 
 use serde::{Deserialize, Serialize};
+// Schemas for the OpenAPI document (src/api/openapi.rs); EventTime's is implemented there.
+use utoipa::ToSchema;
 
 use super::{EventTime, Location};
 
 /// Incident severity, ordered from least to most severe.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize, ToSchema,
+)]
 #[serde(rename_all = "snake_case")]
 pub enum Severity {
     /// Informational.
@@ -19,7 +23,7 @@ pub enum Severity {
 }
 
 /// Lifecycle status of an incident.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum IncidentStatus {
     /// Raised, nobody has looked yet.
@@ -28,8 +32,12 @@ pub enum IncidentStatus {
     Acknowledged,
     /// A crew has been sent.
     Dispatched,
+    /// The crew is at the location (set by the crew, or by an operator on its behalf).
+    OnScene,
     /// Over (by an operator, a crew, or because the evidence cleared).
     Resolved,
+    /// Reviewed and filed by an operator, or merged into another incident; nothing left to do.
+    Closed,
 }
 
 impl IncidentStatus {
@@ -39,9 +47,21 @@ impl IncidentStatus {
             IncidentStatus::Open => "open",
             IncidentStatus::Acknowledged => "acknowledged",
             IncidentStatus::Dispatched => "dispatched",
+            IncidentStatus::OnScene => "on_scene",
             IncidentStatus::Resolved => "resolved",
+            IncidentStatus::Closed => "closed",
         }
     }
+
+    /// Every status, in lifecycle order.
+    pub const ALL: [IncidentStatus; 6] = [
+        IncidentStatus::Open,
+        IncidentStatus::Acknowledged,
+        IncidentStatus::Dispatched,
+        IncidentStatus::OnScene,
+        IncidentStatus::Resolved,
+        IncidentStatus::Closed,
+    ];
 
     /// Parses the API name.
     pub fn parse(s: &str) -> Option<Self> {
@@ -49,14 +69,16 @@ impl IncidentStatus {
             "open" => Some(IncidentStatus::Open),
             "acknowledged" => Some(IncidentStatus::Acknowledged),
             "dispatched" => Some(IncidentStatus::Dispatched),
+            "on_scene" => Some(IncidentStatus::OnScene),
             "resolved" => Some(IncidentStatus::Resolved),
+            "closed" => Some(IncidentStatus::Closed),
             _ => None,
         }
     }
 }
 
 /// One piece of evidence behind an incident.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
 pub struct Evidence {
     /// Device that produced it.
     pub device_id: String,
@@ -74,6 +96,14 @@ pub struct Evidence {
     pub score: f64,
     /// Why the detector fired.
     pub reason: String,
+    /// Weight given to this evidence: 1 from a healthy device, less from a device that is
+    /// faulty (silent, frozen, out of range, battery low) while it reported it.
+    #[serde(default = "full_weight")]
+    pub weight: f64,
+}
+
+fn full_weight() -> f64 {
+    1.0
 }
 
 /// What the correlator knows about an incident at one moment (event time only, no lifecycle).
@@ -98,6 +128,10 @@ pub struct IncidentSnapshot {
     pub updated_at: EventTime,
     /// Evidence, in event-time order.
     pub evidence: Vec<Evidence>,
+    /// Confidence in [0, 1] from the evidence and the health of the devices behind it
+    /// (noisy-OR of the weighted evidence scores, strongest per device and signal).
+    #[serde(default)]
+    pub confidence: f64,
     /// Set when the evidence stopped for the pipeline's clear time.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub cleared_at: Option<EventTime>,
@@ -107,7 +141,7 @@ pub struct IncidentSnapshot {
 }
 
 /// An incident as operators and the API see it.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
 pub struct Incident {
     /// Id.
     pub id: String,
@@ -129,6 +163,9 @@ pub struct Incident {
     pub updated_at: EventTime,
     /// Evidence in event-time order.
     pub evidence: Vec<Evidence>,
+    /// Confidence in [0, 1] from the evidence and the health of the devices behind it.
+    #[serde(default)]
+    pub confidence: f64,
     /// Set when this incident was merged into another one (which now holds its evidence).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub merged_into: Option<String>,

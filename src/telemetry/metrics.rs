@@ -34,6 +34,10 @@ pub const METRIC_NAMES: &[&str] = &[
     "citybrain_influx_spool_bytes",
     "citybrain_influx_up",
     "citybrain_influx_dropped_points_total",
+    "citybrain_dispatches_total",
+    "citybrain_dispatch_escalations_total",
+    "citybrain_webhook_deliveries_total",
+    "citybrain_webhook_dropped_total",
 ];
 
 /// Why the InfluxDB sink dropped points (closed set, all exported from the start).
@@ -107,6 +111,14 @@ pub struct Metrics {
     pub influx_up: Gauge,
     /// Points the InfluxDB sink gave up on, by reason ([`INFLUX_DROP_REASONS`]).
     pub influx_dropped_points_total: CounterVec<1>,
+    /// Crew dispatches sent, by mode (`automatic`, `operator_confirmed`).
+    pub dispatches_total: CounterVec<1>,
+    /// Dispatch escalations, by reason (`declined`, `no_answer`, `no_crew_available`).
+    pub dispatch_escalations_total: CounterVec<1>,
+    /// Webhook POST attempts, by webhook name (from config) and outcome.
+    pub webhook_deliveries_total: CounterVec<2>,
+    /// Webhook events given up on, by webhook name and reason.
+    pub webhook_dropped_total: CounterVec<2>,
 }
 
 impl Metrics {
@@ -247,6 +259,30 @@ impl Metrics {
                 "Points the InfluxDB sink gave up on, by reason.",
                 ["reason"],
             ),
+            dispatches_total: CounterVec::new(
+                &r,
+                "citybrain_dispatches_total",
+                "Crew dispatches sent (first crews and escalations), by mode.",
+                ["mode"],
+            ),
+            dispatch_escalations_total: CounterVec::new(
+                &r,
+                "citybrain_dispatch_escalations_total",
+                "Dispatch escalations (declined, no answer, no crew available), by reason.",
+                ["reason"],
+            ),
+            webhook_deliveries_total: CounterVec::new(
+                &r,
+                "citybrain_webhook_deliveries_total",
+                "Webhook POST attempts, by webhook and outcome (delivered, failed, refused).",
+                ["webhook", "outcome"],
+            ),
+            webhook_dropped_total: CounterVec::new(
+                &r,
+                "citybrain_webhook_dropped_total",
+                "Webhook events dropped, by webhook and reason (queue_full, gave_up, refused, lagged).",
+                ["webhook", "reason"],
+            ),
             registry: r,
         };
         // Both stages are a closed set: export them from the start so dashboards see zeros
@@ -256,6 +292,12 @@ impl Metrics {
         }
         for reason in INFLUX_DROP_REASONS {
             m.influx_dropped_points_total.get([reason]);
+        }
+        for mode in ["automatic", "operator_confirmed"] {
+            m.dispatches_total.get([mode]);
+        }
+        for reason in ["declined", "no_answer", "no_crew_available"] {
+            m.dispatch_escalations_total.get([reason]);
         }
         m
     }

@@ -26,6 +26,8 @@ fn touched() -> Metrics {
     m.mqtt_reconnects_total.inc();
     m.mqtt_shed_qos0_total.inc();
     m.api_requests_total.inc(["/api/v1/incidents", "200"]);
+    m.webhook_deliveries_total.inc(["ops-bridge", "delivered"]);
+    m.webhook_dropped_total.inc(["ops-bridge", "queue_full"]);
     m
 }
 

@@ -80,6 +80,7 @@ pub fn start_live(broker: &Mosquitto, defs: Definitions) -> LiveRig {
         dataflow: DataflowConfig::default(),
         defs,
         dead_letters: Arc::new(DeadLetterLog::in_memory()),
+        tile_url: None,
     })
     .expect("live pipeline starts");
     LiveRig { live, token, mqtt }

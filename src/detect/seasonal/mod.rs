@@ -18,12 +18,13 @@
 //! - Anomalous readings are learned clamped to the edge of the normal band, so an incident
 //!   barely teaches the baseline but a lasting change is still learned, slowly.
 //! - Score = min(1, 0.5 × r), r the smaller of deviation/`deviation_pct` and |z|/`z` (the ones set).
+//!   Per-reading grade ([`super::Detector::score`]): r / (1 + r) in the watched direction.
 
 use serde::{Deserialize, Serialize};
 
 use super::common::{
-    max_gap_ms, non_negative, num, pct, positive, problem, ratio_score, secs, side_word, Direction,
-    Emit, Problems, Streak, ValueDetector,
+    graded_score, max_gap_ms, non_negative, num, pct, positive, problem, ratio_score, secs,
+    side_word, Direction, Emit, Problems, Streak, ValueDetector,
 };
 use super::window::floored_scale;
 use super::DetectorContext;
@@ -197,6 +198,8 @@ pub(crate) struct Seasonal {
     buckets: Vec<Bucket>,
     streak: Streak,
     raised: bool,
+    /// Graded score of the last reading (see [`ValueDetector::score`]); `None` while learning.
+    last_score: Option<f64>,
 }
 
 impl Seasonal {
@@ -221,6 +224,7 @@ impl Seasonal {
             buckets: vec![Bucket::default(); slots as usize],
             streak: Streak::default(),
             raised: false,
+            last_score: None,
         }
     }
 
@@ -298,6 +302,10 @@ impl Seasonal {
 }
 
 impl ValueDetector for Seasonal {
+    fn score(&self) -> Option<f64> {
+        self.last_score
+    }
+
     fn on_value(&mut self, r: &Reading) -> Option<Anomaly> {
         let v = r.value;
         let local_ms =
@@ -308,6 +316,13 @@ impl ValueDetector for Seasonal {
         let mut bucket = *self.buckets.get(slot)?;
         bucket.roll(index, self.cfg.ewma_alpha);
         let verdict = self.judge(&bucket, v);
+        self.last_score = verdict.as_ref().map(|j| {
+            if self.cfg.direction.admits(j.dev) {
+                graded_score(j.ratio)
+            } else {
+                0.0
+            }
+        });
         let learned = match &verdict {
             Some(j) if j.anomalous => v.clamp(j.mean - j.half_band, j.mean + j.half_band),
             _ => v,

@@ -143,3 +143,76 @@ pub fn departments(registry: &Registry) -> HashMap<String, String> {
         .map(|d| (d.device_id.clone(), d.department.clone()))
         .collect()
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::EventTime;
+
+    fn cfg(spool: &std::path::Path) -> InfluxConfig {
+        // A port just freed: nothing listens, so every write fails at once.
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .and_then(|l| l.local_addr())
+            .expect("free port")
+            .port();
+        let mut cfg = InfluxConfig::new(format!("http://127.0.0.1:{port}"), "city", "cb");
+        cfg.spool_dir = spool.to_path_buf();
+        cfg.flush_interval_ms = 20;
+        cfg
+    }
+
+    #[test]
+    fn start_refuses_bad_config_and_a_missing_runtime() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let m = Arc::new(Metrics::new());
+        let (_tx, rx) = watch::channel(false);
+        let mut bad = cfg(dir.path());
+        bad.url = "not a url".into();
+        bad.batch_size = 0;
+        match InfluxSink::start(bad, HashMap::new(), m.clone(), rx.clone()) {
+            Err(InfluxError::Config(text)) => {
+                assert!(
+                    text.contains("url:") && text.contains("batch_size:"),
+                    "{text}"
+                )
+            }
+            other => panic!("expected a config error, got {other:?}"),
+        }
+        let err = InfluxSink::start(cfg(dir.path()), HashMap::new(), m, rx).expect_err("no rt");
+        assert!(matches!(err, InfluxError::NoRuntime), "{err}");
+    }
+
+    #[tokio::test]
+    async fn runs_without_a_shutdown_sender_and_spools_when_the_handles_go() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let m = Arc::new(Metrics::new());
+        let (tx, rx) = watch::channel(false);
+        drop(tx);
+        let (sink, task) =
+            InfluxSink::start(cfg(dir.path()), HashMap::new(), m.clone(), rx).expect("starts");
+        let reading = Reading {
+            device_id: "PL-1".into(),
+            profile: "pressure-logger".into(),
+            metric: "pressure_kpa".into(),
+            ts: EventTime(1_795_000_000_000),
+            value: 1.0,
+            seq: None,
+            arrival: EventTime(0),
+        };
+        sink.readings(&[reading.clone(), reading]);
+        tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+        assert!(
+            !task.is_finished(),
+            "a dropped shutdown sender does not stop the sink"
+        );
+        assert!(m.influx_batches_spooled_total.get() >= 1);
+        drop(sink);
+        tokio::time::timeout(std::time::Duration::from_secs(10), task)
+            .await
+            .expect("ends once every handle is gone")
+            .expect("no panic");
+        let spool = Spool::open(dir.path(), 1 << 30).expect("spool");
+        assert_eq!(spool.points(), 2);
+        assert!(m.influx_write_errors_total.get() >= 1);
+    }
+}

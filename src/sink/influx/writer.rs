@@ -111,13 +111,17 @@ impl Writer {
         self.log_readiness().await;
         let mut tick = tokio::time::interval(self.cfg.flush_interval());
         tick.set_missed_tick_behavior(MissedTickBehavior::Delay);
+        // A dropped shutdown sender is not a shutdown: the sink then runs until every handle is
+        // gone (the queue closes).
+        let mut shutdown_open = true;
         loop {
+            if *shutdown.borrow() {
+                break;
+            }
             let draining = !self.spool.lock().is_empty();
             tokio::select! {
-                changed = shutdown.changed() => {
-                    if changed.is_err() || *shutdown.borrow() {
-                        break;
-                    }
+                changed = shutdown.changed(), if shutdown_open => {
+                    shutdown_open = changed.is_ok();
                 }
                 rec = self.rx.recv() => match rec {
                     Some(rec) => self.add(&rec).await,

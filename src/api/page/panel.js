@@ -1,0 +1,166 @@
+// The incident panel: what, where, since when; the operator's actions; sparklines of the
+// evidence; the evidence timeline; the audit trail (lifecycle history).
+
+import { get, post, getOptional, ApiError } from "./api.js";
+import { seriesOf, chartCard } from "./charts.js";
+import { clockTime, titleCase, el, sevBadge, statusBadge, deptBadge, deptColour, number } from "./format.js";
+
+const enc = encodeURIComponent;
+
+// Which actions make sense from which status (the server decides; this only greys out buttons
+// that would certainly be refused). Unknown statuses leave everything enabled.
+const ALLOWED = {
+  open: ["ack", "dispatch", "resolve", "silence"],
+  acknowledged: ["dispatch", "resolve", "silence"],
+  dispatched: ["resolve", "silence"],
+  on_scene: ["resolve", "silence"],
+  resolved: ["silence"],
+  closed: [],
+};
+
+export class Panel {
+  constructor(root, callbacks) {
+    this.root = root;
+    this.cb = callbacks; // { onClose, onChanged(incident), crews() }
+    this.$ = (id) => root.querySelector(`#${id}`);
+    this.incident = null;
+    this.canOperate = false;
+    this.historyFor = null;
+    this.$("p-close").addEventListener("click", () => this.cb.onClose());
+    for (const b of root.querySelectorAll("[data-action]")) {
+      b.addEventListener("click", () => this.act(b.dataset.action, b));
+    }
+  }
+
+  setRole(canOperate) {
+    this.canOperate = canOperate;
+    this.$("p-actions").hidden = !canOperate;
+  }
+
+  show(incident) {
+    const changed = !this.incident || this.incident.id !== incident.id;
+    // The audit trail only moves with the lifecycle: re-read it on a new incident or status.
+    const reload = changed || this.incident.status !== incident.status;
+    this.incident = incident;
+    this.root.hidden = false;
+    if (changed) this.error(null);
+    this.renderHead();
+    this.renderActions();
+    this.renderEvidence();
+    if (reload) this.loadHistory();
+  }
+
+  hide() {
+    this.incident = null;
+    this.root.hidden = true;
+  }
+
+  renderHead() {
+    const i = this.incident;
+    this.$("p-title").textContent = titleCase(i.kind);
+    this.$("p-meta").replaceChildren(
+      sevBadge(i.severity),
+      statusBadge(i.status),
+      ...i.departments.map(deptBadge),
+      el("span", {}, `opened ${clockTime(i.opened_at)} · detected ${clockTime(i.detected_at)} · updated ${clockTime(i.updated_at)}`),
+      el("span", {}, `${i.location.lat.toFixed(5)}, ${i.location.lon.toFixed(5)} · ${i.id}`),
+      i.merged_into ? el("span", {}, `merged into ${i.merged_into}`) : null,
+    );
+  }
+
+  renderActions() {
+    if (!this.canOperate) return;
+    const allowed = ALLOWED[this.incident.status] || Object.values(ALLOWED).flat();
+    for (const b of this.root.querySelectorAll("[data-action]")) {
+      b.disabled = !allowed.includes(b.dataset.action);
+    }
+    const select = this.$("act-crew");
+    const current = select.value;
+    const crews = this.cb.crews().filter((c) => !c.department || this.incident.departments.includes(c.department));
+    select.replaceChildren(
+      el("option", { value: "" }, "nearest free crew"),
+      ...crews.map((c) => el("option", { value: c.crew_id }, `${c.crew_id} · ${titleCase(c.status ? c.status.state : "no status")}`)),
+    );
+    select.value = crews.some((c) => c.crew_id === current) ? current : "";
+    select.disabled = !allowed.includes("dispatch");
+  }
+
+  renderEvidence() {
+    const i = this.incident;
+    const colour = deptColour(i.departments[0]);
+    this.$("p-charts").replaceChildren(...seriesOf(i.evidence).map((s) => chartCard(s, colour)));
+    this.$("p-evidence").replaceChildren(
+      ...[...i.evidence].reverse().map((e) =>
+        el(
+          "li",
+          {},
+          el("span", { class: "t-time" }, clockTime(e.ts)),
+          el("span", { class: "t-dev" }, e.device_id),
+          ` ${e.metric} = ${number(e.value)} · ${e.signal} (${e.detector}, score ${number(e.score)})`,
+          el("span", { class: "t-why" }, e.reason),
+        ),
+      ),
+    );
+  }
+
+  async loadHistory() {
+    const id = this.incident.id;
+    const list = this.$("p-audit");
+    try {
+      const history = await getOptional(`/api/v1/incidents/${enc(id)}/history`);
+      if (!this.incident || this.incident.id !== id) return;
+      if (history === null) {
+        list.replaceChildren(el("li", {}, "No audit trail on this server."));
+        return;
+      }
+      const rows = Array.isArray(history) ? history : history.history || history.transitions || [];
+      list.replaceChildren(
+        ...(rows.length ? [...rows].reverse() : [null]).map((t) =>
+          t
+            ? el(
+                "li",
+                {},
+                el("span", { class: "t-time" }, clockTime(t.at)),
+                el("span", { class: "t-dev" }, t.actor),
+                ` ${titleCase(t.from)} → ${titleCase(t.to)}`,
+                t.reason ? el("span", { class: "t-why" }, t.reason) : null,
+              )
+            : el("li", {}, "No lifecycle changes yet."),
+        ),
+      );
+    } catch (e) {
+      list.replaceChildren(el("li", {}, e instanceof ApiError ? e.describe() : String(e)));
+    }
+  }
+
+  error(message) {
+    const p = this.$("p-error");
+    p.textContent = message || "";
+    p.hidden = !message;
+  }
+
+  // Each action is one POST; a refusal (4xx) is shown as the server worded it.
+  async act(action, button) {
+    const i = this.incident;
+    if (!i) return;
+    const id = enc(i.id);
+    const crew = this.$("act-crew").value;
+    const requests = {
+      ack: () => post(`/api/v1/incidents/${id}/ack`),
+      resolve: () => post(`/api/v1/incidents/${id}/resolve`),
+      dispatch: () => post(`/api/v1/incidents/${id}/dispatch`, crew ? { crew_id: crew } : {}),
+      silence: () => post(`/api/v1/silences`, { incident_id: i.id, kind: i.kind, duration_secs: 3600 }),
+    };
+    this.error(null);
+    button.disabled = true;
+    try {
+      const result = await requests[action]();
+      // Lifecycle routes answer with the incident; others (silence) do not: re-read it.
+      const updated = result && result.id === i.id && result.status ? result : await get(`/api/v1/incidents/${id}`);
+      this.cb.onChanged(updated);
+    } catch (e) {
+      this.error(`${titleCase(action)} failed. ${e instanceof ApiError ? e.describe() : String(e)}`);
+      this.renderActions();
+    }
+  }
+}

@@ -1,0 +1,376 @@
+//! The live stream (`GET /api/v1/stream`) against a real server on 127.0.0.1:0: changes arrive
+//! in order with increasing ids, a client that reconnects with `Last-Event-ID` (or `?since=`)
+//! gets exactly what it missed, device status changes stream too, and auth is enforced.
+
+use std::io::{BufRead, BufReader};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use citybrain::api::{self, ApiState, Auth, Role, TokenEntry};
+use citybrain::incident::{DeviceTable, IncidentStore};
+use citybrain::model::{Device, EventTime, IncidentSnapshot, Location};
+use citybrain::telemetry::Metrics;
+use serde_json::Value;
+
+const TOKEN: &str = "stream-test-viewer";
+
+/// A running API server; stopped (gracefully, with streams open) on drop.
+struct Server {
+    base: String,
+    store: Arc<IncidentStore>,
+    devices: Arc<DeviceTable>,
+    stop: Option<tokio::sync::oneshot::Sender<()>>,
+    thread: Option<std::thread::JoinHandle<std::io::Result<()>>>,
+}
+
+fn start() -> Server {
+    let metrics = Arc::new(Metrics::new());
+    let store = Arc::new(IncidentStore::new(Some(metrics.clone())));
+    let devices = Arc::new(DeviceTable::new(vec![Device {
+        device_id: "PG-1".into(),
+        profile: "pressure-logger".into(),
+        location: Location {
+            lat: 1.3,
+            lon: 103.8,
+        },
+        department: "water".into(),
+        district: "central".into(),
+    }]));
+    let state = ApiState {
+        store: store.clone(),
+        devices: devices.clone(),
+        metrics,
+        auth: Arc::new(Auth::from_entries(vec![TokenEntry {
+            name: "wall".into(),
+            role: Role::Viewer,
+            sha256: Auth::hash(TOKEN),
+        }])),
+        crews: None,
+        tile_url: None,
+        dispatch: None,
+    };
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+    listener.set_nonblocking(true).expect("nonblocking");
+    let base = format!("http://{}", listener.local_addr().expect("addr"));
+    let (tx, rx) = tokio::sync::oneshot::channel::<()>();
+    let thread = std::thread::spawn(move || {
+        let rt = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(2)
+            .enable_all()
+            .build()?;
+        rt.block_on(async move {
+            let listener = tokio::net::TcpListener::from_std(listener)?;
+            api::serve(listener, state, async move {
+                let _ = rx.await;
+            })
+            .await
+        })
+    });
+    Server {
+        base,
+        store,
+        devices,
+        stop: Some(tx),
+        thread: Some(thread),
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        if let Some(tx) = self.stop.take() {
+            let _ = tx.send(());
+        }
+        if let Some(t) = self.thread.take() {
+            let _ = t.join();
+        }
+    }
+}
+
+/// A correlator snapshot, built from JSON so fields added to the model later take their
+/// serde defaults.
+fn snapshot(id: &str, n_evidence: usize) -> IncidentSnapshot {
+    let t0 = 1_790_000_000_000_i64;
+    let at = |ms: i64| EventTime(t0 + ms).to_rfc3339();
+    let evidence: Vec<Value> = (0..n_evidence as i64)
+        .map(|k| {
+            serde_json::json!({
+                "device_id": "PG-1", "metric": "pressure_kpa", "detector": "step",
+                "ts": at(k), "value": 231.0, "signal": "pressure_drop", "score": 0.9,
+                "reason": "drop",
+            })
+        })
+        .collect();
+    serde_json::from_value(serde_json::json!({
+        "id": id, "kind": "water_main_burst", "severity": "high",
+        "location": {"lat": 1.3, "lon": 103.8}, "departments": ["water"],
+        "opened_at": at(0), "detected_at": at(0), "updated_at": at(n_evidence as i64),
+        "evidence": evidence,
+    }))
+    .expect("snapshot JSON")
+}
+
+/// One SSE event as received.
+#[derive(Debug, Clone)]
+struct Sse {
+    id: Option<u64>,
+    event: String,
+    data: Value,
+}
+
+/// An open stream; dropping it closes the connection.
+struct Client {
+    lines: BufReader<ureq::BodyReader<'static>>,
+}
+
+fn connect(base: &str, query: &str, last_event_id: Option<u64>, auth_header: bool) -> Client {
+    let (status, client) = try_connect(base, query, last_event_id, auth_header);
+    assert_eq!(status, 200, "stream answers 200");
+    client.expect("stream body")
+}
+
+fn try_connect(
+    base: &str,
+    query: &str,
+    last_event_id: Option<u64>,
+    auth_header: bool,
+) -> (u16, Option<Client>) {
+    let agent: ureq::Agent = ureq::Agent::config_builder()
+        .http_status_as_error(false)
+        .timeout_global(Some(Duration::from_secs(20)))
+        .build()
+        .new_agent();
+    let mut req = agent.get(format!("{base}/api/v1/stream{query}"));
+    if auth_header {
+        req = req.header("Authorization", format!("Bearer {TOKEN}"));
+    }
+    if let Some(id) = last_event_id {
+        req = req.header("Last-Event-ID", id.to_string());
+    }
+    let resp = req.call().expect("stream request");
+    let status = resp.status().as_u16();
+    if status != 200 {
+        return (status, None);
+    }
+    let ctype = resp
+        .headers()
+        .get("content-type")
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("")
+        .to_string();
+    assert!(
+        ctype.starts_with("text/event-stream"),
+        "content type {ctype}"
+    );
+    let reader = resp.into_body().into_reader();
+    (
+        status,
+        Some(Client {
+            lines: BufReader::new(reader),
+        }),
+    )
+}
+
+impl Client {
+    /// The next event (comments/keep-alives skipped).
+    fn next(&mut self) -> Sse {
+        let (mut id, mut event, mut data) = (None, String::from("message"), String::new());
+        loop {
+            let mut line = String::new();
+            let n = self.lines.read_line(&mut line).expect("stream read");
+            assert!(n > 0, "stream ended early");
+            let line = line.trim_end_matches(['\r', '\n']);
+            if line.is_empty() {
+                if data.is_empty() {
+                    continue;
+                }
+                let data = serde_json::from_str(&data).expect("event data is JSON");
+                return Sse { id, event, data };
+            }
+            if let Some(v) = line.strip_prefix("id:") {
+                id = Some(v.trim().parse().expect("numeric id"));
+            } else if let Some(v) = line.strip_prefix("event:") {
+                event = v.trim().to_string();
+            } else if let Some(v) = line.strip_prefix("data:") {
+                data.push_str(v.trim_start());
+            }
+        }
+    }
+
+    /// The next event that is not `hello`.
+    fn next_change(&mut self) -> Sse {
+        loop {
+            let e = self.next();
+            if e.event != "hello" {
+                return e;
+            }
+        }
+    }
+}
+
+/// Waits until the hub has numbered `n` changes in total (the feeder runs asynchronously).
+fn hello_latest(base: &str) -> u64 {
+    let mut c = connect(base, "", None, true);
+    let hello = c.next();
+    assert_eq!(hello.event, "hello");
+    assert!(hello.id.is_none(), "hello does not move Last-Event-ID");
+    hello.data["latest"].as_u64().expect("latest")
+}
+
+fn wait_latest(base: &str, n: u64) {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while hello_latest(base) < n {
+        assert!(Instant::now() < deadline, "hub never reached {n} changes");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+#[test]
+fn changes_stream_in_order_and_a_reconnect_gets_exactly_what_it_missed() {
+    let server = start();
+    let mut client = connect(&server.base, "", None, true);
+    let hello = client.next();
+    assert_eq!(hello.event, "hello");
+    assert_eq!(hello.data["latest"], 0);
+    assert!(hello.data["epoch"].is_string());
+
+    for k in 1..=3 {
+        server
+            .store
+            .apply_snapshot(snapshot(&format!("inc-{k}"), 1));
+    }
+    let got: Vec<Sse> = (0..3).map(|_| client.next_change()).collect();
+    let ids: Vec<u64> = got.iter().map(|e| e.id.expect("id")).collect();
+    assert_eq!(ids, vec![1, 2, 3], "increasing sequence numbers");
+    for (k, e) in got.iter().enumerate() {
+        assert_eq!(e.event, "incident");
+        assert_eq!(
+            e.data["id"],
+            format!("inc-{}", k + 1),
+            "in publication order"
+        );
+        assert_eq!(e.data["status"], "open");
+    }
+    let last_seen = ids[2];
+    drop(client);
+
+    // While disconnected: an update, a lifecycle change, a new incident, a device change.
+    server.store.apply_snapshot(snapshot("inc-1", 2));
+    server
+        .store
+        .ack("inc-2", "ops", None, EventTime(1_790_000_100_000))
+        .expect("ack");
+    server.store.apply_snapshot(snapshot("inc-4", 1));
+    server.devices.observe_reading(
+        "PG-1",
+        "pressure-logger",
+        EventTime(1_790_000_000_000),
+        EventTime(1_790_000_000_500),
+    );
+    wait_latest(&server.base, 7);
+
+    let mut back = connect(&server.base, "", Some(last_seen), true);
+    let missed: Vec<Sse> = (0..4).map(|_| back.next_change()).collect();
+    let ids: Vec<u64> = missed.iter().map(|e| e.id.expect("id")).collect();
+    assert_eq!(ids, vec![4, 5, 6, 7], "exactly the missed ones, in order");
+    assert_eq!(missed[0].data["id"], "inc-1");
+    assert_eq!(missed[0].data["evidence"].as_array().map(Vec::len), Some(2));
+    assert_eq!(missed[1].data["id"], "inc-2");
+    assert_eq!(missed[1].data["status"], "acknowledged");
+    assert_eq!(missed[2].data["id"], "inc-4");
+    assert_eq!(missed[3].event, "device");
+    assert_eq!(missed[3].data["device_id"], "PG-1");
+    assert_eq!(missed[3].data["status"], "online");
+
+    // Nothing else is pending: the next event is the next change, not a duplicate.
+    server.store.apply_snapshot(snapshot("inc-5", 1));
+    let next = back.next_change();
+    assert_eq!(
+        (next.id, next.data["id"].clone()),
+        (Some(8), "inc-5".into())
+    );
+
+    // `?since=` does the same for clients that cannot send headers (with ?access_token=).
+    let mut by_query = connect(
+        &server.base,
+        &format!("?since=6&access_token={TOKEN}"),
+        None,
+        false,
+    );
+    let ids: Vec<u64> = (0..2)
+        .map(|_| by_query.next_change().id.expect("id"))
+        .collect();
+    assert_eq!(ids, vec![7, 8]);
+}
+
+#[test]
+fn a_sequence_number_from_another_server_run_gets_a_resync() {
+    let server = start();
+    server.store.apply_snapshot(snapshot("inc-1", 1));
+    wait_latest(&server.base, 1);
+    let mut client = connect(&server.base, "?since=500", None, true);
+    let resync = client.next_change();
+    assert_eq!(resync.event, "resync");
+    assert_eq!(resync.id, Some(1), "moves the client to the newest change");
+    assert_eq!(resync.data["latest"], 1);
+    // It carries on streaming after the resync.
+    server.store.apply_snapshot(snapshot("inc-2", 1));
+    let next = client.next_change();
+    assert_eq!(
+        (next.id, next.data["id"].clone()),
+        (Some(2), "inc-2".into())
+    );
+}
+
+#[test]
+fn the_stream_needs_a_token_and_refuses_bad_cursors() {
+    let server = start();
+    let (status, _) = try_connect(&server.base, "", None, false);
+    assert_eq!(status, 401, "no token");
+    let (status, _) = try_connect(&server.base, "?access_token=wrong", None, false);
+    assert_eq!(status, 401, "unknown token in the query");
+    let (status, _) = try_connect(&server.base, "?sinse=3", None, true);
+    assert_eq!(status, 400, "unknown parameter");
+    let (status, _) = try_connect(&server.base, "?since=-1", None, true);
+    assert_eq!(status, 400, "negative since");
+    let agent: ureq::Agent = ureq::Agent::config_builder()
+        .http_status_as_error(false)
+        .build()
+        .new_agent();
+    let resp = agent
+        .get(format!("{}/api/v1/stream", server.base))
+        .header("Authorization", format!("Bearer {TOKEN}"))
+        .header("Last-Event-ID", "abc")
+        .call()
+        .expect("request");
+    assert_eq!(resp.status().as_u16(), 400, "non-numeric Last-Event-ID");
+    // Another route does not take the token from the query string.
+    let resp = agent
+        .get(format!(
+            "{}/api/v1/incidents?access_token={TOKEN}",
+            server.base
+        ))
+        .call()
+        .expect("request");
+    assert_eq!(resp.status().as_u16(), 401);
+}
+
+#[test]
+fn shutdown_ends_open_streams() {
+    let mut server = start();
+    let mut client = connect(&server.base, "", None, true);
+    assert_eq!(client.next().event, "hello");
+    let started = Instant::now();
+    if let Some(tx) = server.stop.take() {
+        let _ = tx.send(());
+    }
+    if let Some(t) = server.thread.take() {
+        t.join().expect("server thread").expect("server ran");
+    }
+    assert!(
+        started.elapsed() < Duration::from_secs(5),
+        "graceful shutdown did not wait for the stream"
+    );
+    let mut rest = String::new();
+    let n = client.lines.read_line(&mut rest).unwrap_or(0);
+    assert_eq!(n, 0, "stream closed by the server: {rest:?}");
+}
