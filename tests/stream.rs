@@ -66,13 +66,23 @@ fn start() -> Server {
             .await
         })
     });
-    Server {
+    let server = Server {
         base,
         store,
         devices,
         stop: Some(tx),
         thread: Some(thread),
+    };
+    // The hub subscribes when `serve` starts: changes made before that are not streamed.
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while ureq::get(format!("{}/healthz", server.base))
+        .call()
+        .is_err()
+    {
+        assert!(Instant::now() < deadline, "server never came up");
+        std::thread::sleep(Duration::from_millis(10));
     }
+    server
 }
 
 impl Drop for Server {

@@ -287,7 +287,8 @@ fn tokens_hash_generate_and_roles() {
         Role::Admin,
     ] {
         assert_eq!(Role::parse(role.as_str()), Some(role));
-        assert!(role.allows(Permission::Read));
+        // Crews see their own dispatches only (see the role table in auth).
+        assert_eq!(role.allows(Permission::Read), role != Role::Crew);
         assert_eq!(
             role.allows(Permission::Operate),
             matches!(role, Role::Operator | Role::Admin)

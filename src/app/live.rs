@@ -228,9 +228,7 @@ impl Live {
     ) -> super::DefinitionsSource {
         let source =
             super::DefinitionsSource::new(pipelines, profiles, registry, self.reloader.clone());
-        let watcher = source.clone();
-        let stop = self.shutdown.subscribe();
-        tokio::spawn(watcher.watch(std::time::Duration::from_secs(1), stop));
+        source.spawn_watch(std::time::Duration::from_secs(1), self.shutdown.subscribe());
         source
     }
 

@@ -96,9 +96,20 @@ impl DefinitionsSource {
         }
     }
 
-    /// Polls the directories every `every` until `shutdown` is true, reloading on change.
-    pub async fn watch(self, every: Duration, mut shutdown: tokio::sync::watch::Receiver<bool>) {
-        let mut seen = fingerprint(&[&self.pipelines, &self.profiles]);
+    /// Starts polling the directories every `every` until `shutdown` is true, reloading on
+    /// change. The files as they are now are the baseline (taken before this returns, so an
+    /// edit made right after is seen as a change).
+    pub fn spawn_watch(&self, every: Duration, shutdown: tokio::sync::watch::Receiver<bool>) {
+        let seen = fingerprint(&[&self.pipelines, &self.profiles]);
+        tokio::spawn(self.clone().watch(seen, every, shutdown));
+    }
+
+    async fn watch(
+        self,
+        mut seen: Fingerprint,
+        every: Duration,
+        mut shutdown: tokio::sync::watch::Receiver<bool>,
+    ) {
         loop {
             tokio::select! {
                 _ = tokio::time::sleep(every) => {}

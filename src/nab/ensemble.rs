@@ -198,6 +198,84 @@ mod tests {
         assert!(late_noise <= 5, "{late_noise} noise records");
     }
 
+    /// The contract of `Detector::score` the ensemble relies on, through the public `build`.
+    #[test]
+    fn spike_and_seasonal_grade_every_reading_after_warm_up() {
+        use crate::detect::{DetectorConfig, SeasonalConfig, SpikeConfig};
+        let yaml = |t: &str| -> DetectorConfig {
+            crate::config::load_yaml_str(std::path::Path::new("t.yaml"), t).expect("detector")
+        };
+        let ctx = DetectorContext {
+            device_id: "d".into(),
+            metric: METRIC.into(),
+            signal: "s".into(),
+            valid_range: None,
+            unit: String::new(),
+            interval_secs: 0.0,
+        };
+        let at = |i: usize, v: f64| Reading {
+            device_id: "d".into(),
+            profile: "p".into(),
+            metric: METRIC.into(),
+            ts: EventTime(i as i64 * 3_600_000),
+            value: v,
+            seq: None,
+            arrival: EventTime(0),
+        };
+        let spike: DetectorConfig =
+            yaml("{type: spike, window_samples: 50, threshold: 2, direction: up}");
+        assert!(matches!(spike, DetectorConfig::Spike(SpikeConfig { .. })));
+        let mut d = build(&spike, &ctx);
+        let base = noise(60, 11);
+        for (i, v) in base.iter().enumerate() {
+            d.observe(&at(i, 10.0 + v));
+            assert_eq!(
+                d.score().is_some(),
+                i >= 20,
+                "graded only after min_samples ({i})"
+            );
+        }
+        d.observe(&at(60, 100.0));
+        let up = d.score().expect("graded");
+        assert!(
+            up > 0.99 && up < 1.0,
+            "huge z: close to but below 1, got {up}"
+        );
+        assert!(trigger_ratio(up) > 50.0, "{up}");
+        d.observe(&at(61, -100.0));
+        assert_eq!(d.score(), Some(0.0), "the unwatched direction grades 0");
+        d.observe(&at(61, 10.0));
+        assert_eq!(
+            d.score(),
+            None,
+            "a duplicate timestamp is dropped by the guard"
+        );
+
+        let seasonal: DetectorConfig = yaml("{type: seasonal, z: 3, min_days: 2}");
+        assert!(matches!(
+            seasonal,
+            DetectorConfig::Seasonal(SeasonalConfig { .. })
+        ));
+        let mut d = build(&seasonal, &ctx);
+        let daily = noise(24 * 4, 5);
+        for (i, v) in daily.iter().enumerate() {
+            d.observe(&at(i, 50.0 + (i % 24) as f64 + v));
+            assert_eq!(d.score().is_some(), i >= 48, "graded from day 3 ({i})");
+        }
+        d.observe(&at(24 * 4, 500.0));
+        assert!(d.score().is_some_and(|s| s > 0.9), "{:?}", d.score());
+    }
+
+    #[test]
+    fn trigger_ratio_inverts_the_grade() {
+        for r in [0.0, 0.5, 1.0, 3.0, 1e6] {
+            let s = r / (1.0 + r);
+            assert!((trigger_ratio(s) - r).abs() <= 1e-9 * r.max(1.0), "{r}");
+        }
+        assert_eq!(trigger_ratio(1.0), f64::INFINITY);
+        assert_eq!(trigger_ratio(f64::NAN), 0.0);
+    }
+
     #[test]
     fn a_constant_stream_never_alarms() {
         let s = scores(&vec![45.0; 2000]);

@@ -8,6 +8,8 @@
 //! must not silently return everything).
 
 pub(super) mod lifecycle;
+#[cfg(test)]
+mod tests;
 
 use axum::extract::rejection::QueryRejection;
 use axum::extract::{Path, Query, State};

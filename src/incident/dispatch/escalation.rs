@@ -61,6 +61,34 @@ pub struct Escalation {
 }
 
 impl Escalation {
+    /// Escalation `seq` of case (`incident`, `department`) at `at`, from (crew, dispatch) to
+    /// (crew, dispatch); the message is worded from them.
+    pub fn new(
+        seq: u64,
+        (incident, department): &(String, String),
+        at: EventTime,
+        reason: EscalationReason,
+        from: Option<(String, String)>,
+        to: Option<(String, String)>,
+    ) -> Escalation {
+        let (from_crew, from_dispatch) = from.unzip();
+        let (to_crew, to_dispatch) = to.unzip();
+        let message =
+            Escalation::describe(reason, department, from_crew.as_deref(), to_crew.as_deref());
+        Escalation {
+            seq,
+            incident_id: incident.clone(),
+            department: department.clone(),
+            at,
+            reason,
+            from_crew,
+            from_dispatch,
+            to_crew,
+            to_dispatch,
+            message,
+        }
+    }
+
     /// The operator sentence for an escalation.
     pub fn describe(
         reason: EscalationReason,

@@ -372,27 +372,14 @@ impl Dispatcher {
                 return;
             }
         }
-        let (reason, from_crew, from_dispatch) = match from {
-            Some((r, c, d)) => (r, Some(c), Some(d)),
+        let (reason, from) = match from {
+            Some((r, c, d)) => (r, Some((c, d))),
             None if to.is_some() => return,
-            None => (EscalationReason::NoCrewAvailable, None, None),
+            None => (EscalationReason::NoCrewAvailable, None),
         };
         self.escalations += 1;
-        let (to_crew, to_dispatch) = to.unzip();
-        let message =
-            Escalation::describe(reason, &key.1, from_crew.as_deref(), to_crew.as_deref());
-        out.push(Effect::Record(DispatchRecord::Escalation(Escalation {
-            seq: self.escalations,
-            incident_id: key.0.clone(),
-            department: key.1.clone(),
-            at: now,
-            reason,
-            from_crew,
-            from_dispatch,
-            to_crew,
-            to_dispatch,
-            message,
-        })));
+        let e = Escalation::new(self.escalations, key, now, reason, from, to);
+        out.push(Effect::Record(DispatchRecord::Escalation(e)));
     }
 
     /// Waiting cases of live incidents try again, most severe incident first.

@@ -198,6 +198,35 @@ mod tests {
     }
 
     #[test]
+    fn app_config_block_is_optional_validated_and_path_resolved() {
+        use crate::config::app::AppConfig;
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join("citybrain.yaml");
+        std::fs::write(&path, "api: {listen: \"127.0.0.1:9\"}\n").expect("write");
+        assert_eq!(
+            AppConfig::load(&path).expect("loads").influx,
+            None,
+            "off by default"
+        );
+        let block = "influx:\n  url: http://127.0.0.1:8428\n  org: city\n  bucket: cb\n  \
+                     spool_dir: spool\n";
+        std::fs::write(&path, block).expect("write");
+        let cfg = AppConfig::load(&path).expect("loads").influx.expect("on");
+        assert_eq!(cfg.spool_dir, dir.path().join("spool"));
+        std::fs::write(
+            &path,
+            format!("{block}  retry_min_ms: 500\n  retry_max_ms: 100\n"),
+        )
+        .expect("write");
+        let errs = AppConfig::load(&path).expect_err("invalid").0;
+        assert!(
+            errs.iter()
+                .any(|e| e.field == "influx.retry_max_ms" && e.line == Some(7)),
+            "{errs:?}"
+        );
+    }
+
+    #[test]
     fn unknown_fields_are_rejected() {
         let yaml = "url: http://x\norg: o\nbucket: b\nbatch: 5\n";
         assert!(serde_saphyr::from_str::<InfluxConfig>(yaml).is_err());
