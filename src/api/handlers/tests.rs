@@ -24,10 +24,16 @@ fn the_whole_lifecycle_over_http_with_its_audit_trail() {
         .dispatch("inc-burst", "ops-desk-1", t("2026-11-22T08:40:00Z"))
         .expect("dispatch");
     let (code, _, body) = post("on_scene", "");
-    assert_eq!((code, json(&body)["status"].clone()), (200, "on_scene".into()));
+    assert_eq!(
+        (code, json(&body)["status"].clone()),
+        (200, "on_scene".into())
+    );
     assert_eq!(post("resolve", r#"{"reason":"valve shut"}"#).0, 200);
     let (code, _, body) = post("close", "");
-    assert_eq!((code, json(&body)["status"].clone()), (200, "closed".into()));
+    assert_eq!(
+        (code, json(&body)["status"].clone()),
+        (200, "closed".into())
+    );
     let (code, _, body) = post("close", "");
     assert_eq!(code, 409);
     assert_eq!(
@@ -70,15 +76,17 @@ fn the_whole_lifecycle_over_http_with_its_audit_trail() {
     assert_eq!(one["history"], history);
     assert_eq!(one["status"], "open");
     assert_eq!(s.get("/api/v1/incidents/nope/history", Some(VIEWER)).0, 404);
-    assert_eq!(s.ids("/api/v1/incidents?status=on_scene"), Vec::<String>::new());
+    assert_eq!(
+        s.ids("/api/v1/incidents?status=on_scene"),
+        Vec::<String>::new()
+    );
 }
 
 #[test]
 fn merge_over_http_and_its_refusals() {
     let s = Server::start();
-    let merge = |id: &str, body: &str| {
-        s.post(&format!("/api/v1/incidents/{id}/merge"), OPERATOR, body)
-    };
+    let merge =
+        |id: &str, body: &str| s.post(&format!("/api/v1/incidents/{id}/merge"), OPERATOR, body);
     let (code, _, body) = merge("inc-flood", r#"{"into":"inc-burst","reason":"same leak"}"#);
     assert_eq!(code, 200, "{body}");
     let v = json(&body);
@@ -95,7 +103,12 @@ fn merge_over_http_and_its_refusals() {
         ("inc-flood", r#"{"into":"inc-burst"}"#, 409, "merged into"),
         ("inc-burst", r#"{"into":"inc-old"}"#, 409, "reopen it first"),
         ("inc-burst", "", 400, "invalid JSON body"),
-        ("inc-burst", r#"{"into":"x","extra":1}"#, 400, "invalid JSON body"),
+        (
+            "inc-burst",
+            r#"{"into":"x","extra":1}"#,
+            400,
+            "invalid JSON body",
+        ),
     ];
     for (id, body, want, text) in cases {
         let (code, _, answer) = merge(id, body);
@@ -113,11 +126,7 @@ fn merge_over_http_and_its_refusals() {
 #[test]
 fn admins_create_list_and_revoke_tokens_and_nobody_else_can() {
     let s = Server::start();
-    let (code, _, body) = s.post(
-        "/api/v1/tokens",
-        ADMIN,
-        r#"{"name":"W-07","role":"crew"}"#,
-    );
+    let (code, _, body) = s.post("/api/v1/tokens", ADMIN, r#"{"name":"W-07","role":"crew"}"#);
     assert_eq!(code, 201, "{body}");
     let created = json(&body);
     let token = created["token"].as_str().expect("token").to_string();
@@ -183,7 +192,17 @@ fn the_openapi_document_describes_every_lifecycle_route_with_its_roles() {
     let status = &doc["components"]["schemas"]["IncidentStatus"]["enum"];
     assert_eq!(
         status,
-        &serde_json::json!(["open", "acknowledged", "dispatched", "on_scene", "resolved", "closed"])
+        &serde_json::json!([
+            "open",
+            "acknowledged",
+            "dispatched",
+            "on_scene",
+            "resolved",
+            "closed"
+        ])
     );
-    assert_eq!(doc["paths"]["/healthz"]["get"]["security"], serde_json::json!([{}]));
+    assert_eq!(
+        doc["paths"]["/healthz"]["get"]["security"],
+        serde_json::json!([{}])
+    );
 }

@@ -188,6 +188,10 @@ pub trait DispatchLog: Send + Sync + std::fmt::Debug {
     fn put(&self, record: &DispatchRecord) -> Result<(), DispatchLogError>;
     /// Every record.
     fn scan(&self) -> Result<Vec<DispatchRecord>, DispatchLogError>;
+    /// Whether `put` may wait for the disk (then callers keep it off async workers).
+    fn may_block(&self) -> bool {
+        false
+    }
 }
 
 impl DispatchLog for IncidentStore {
@@ -201,6 +205,10 @@ impl DispatchLog for IncidentStore {
             .load_dispatches::<DispatchRecord>()
             .map_err(|e| DispatchLogError::Storage(e.to_string()))?;
         Ok(records.into_iter().map(|(_, r)| r).collect())
+    }
+
+    fn may_block(&self) -> bool {
+        self.is_durable()
     }
 }
 

@@ -138,8 +138,8 @@ impl Task {
     }
 
     /// Carries out effects in order. Log writes and lifecycle changes may wait for an fsync
-    /// (durable store), so they run off the async workers, and all of them before any message
-    /// is handed to the publisher.
+    /// (durable store), so then they run off the async workers; either way all of them before
+    /// any message is handed to the publisher.
     async fn apply(&mut self, effects: Vec<Effect>) {
         let (publish, durable): (Vec<Effect>, Vec<Effect>) = effects
             .into_iter()
@@ -152,8 +152,12 @@ impl Task {
                 metrics: self.metrics.clone(),
                 now: self.clock.now(),
             };
-            if let Err(e) = tokio::task::spawn_blocking(move || ctx.apply(durable)).await {
-                tracing::error!(error = %e, "dispatch records not applied");
+            if self.store.is_durable() || self.log.may_block() {
+                if let Err(e) = tokio::task::spawn_blocking(move || ctx.apply(durable)).await {
+                    tracing::error!(error = %e, "dispatch records not applied");
+                }
+            } else {
+                ctx.apply(durable);
             }
         }
         for effect in publish {
