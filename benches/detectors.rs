@@ -211,7 +211,7 @@ fn main() {
     let mut c = Criterion::default()
         .sample_size(10)
         .warm_up_time(Duration::from_millis(500))
-        .measurement_time(Duration::from_secs(2))
+        .measurement_time(Duration::from_secs(4))
         .configure_from_args();
     let mut group = c.benchmark_group("detector");
     for case in &cases {

@@ -121,7 +121,8 @@ fn router_paths() -> BTreeSet<String> {
         };
         let after = &rest[close + 4..];
         if let Some(end) = after.find('"') {
-            if after.starts_with('/') {
+            // axum's own catch-all for the fallback is not a route.
+            if after.starts_with('/') && !after[..end].contains("__private__axum") {
                 out.insert(after[..end].to_string());
             }
         }

@@ -140,6 +140,7 @@ fn every_measurement_arrives_with_its_tags_values_and_times() {
             score: 0.75,
             phase,
             reason: "pressure 231 kPa, 38% below \"baseline\"".into(),
+            arrival: None,
         });
     }
     let incident = IncidentEvent {

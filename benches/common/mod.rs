@@ -21,32 +21,32 @@ use citybrain::model::{EventTime, Reading};
 use citybrain::sim::{write_city, SimOptions, SimSummary};
 
 /// Seed of the benchmark city (any fixed value; changing it changes every number).
-pub const CITY_SEED: u64 = 20261122;
+pub(crate) const CITY_SEED: u64 = 20261122;
 /// 2026-11-22T08:00:00Z: a fixed start, so the recording is byte-identical on every run.
-pub const CITY_START: EventTime = EventTime(1_795_334_400_000);
+pub(crate) const CITY_START: EventTime = EventTime(1_795_334_400_000);
 /// One hour: past the 20-minute warm-up, so some injected incidents open and correlation works.
-pub const CITY_DURATION_SECS: u64 = 60 * 60;
+pub(crate) const CITY_DURATION_SECS: u64 = 60 * 60;
 
 /// A path inside the crate (benches run with the package root as working directory, but the
 /// manifest dir does not depend on that).
-pub fn repo_path(rel: &str) -> PathBuf {
+pub(crate) fn repo_path(rel: &str) -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join(rel)
 }
 
 /// The simulated city on disk; the temp dir lives as long as this value.
-pub struct City {
+pub(crate) struct City {
     _dir: tempfile::TempDir,
     /// `recording.ndjson`.
-    pub recording: PathBuf,
+    pub(crate) recording: PathBuf,
     /// Definitions from the shipped `pipelines/` and `device-profiles/` and the city's registers.
-    pub defs: Definitions,
+    pub(crate) defs: Definitions,
     /// What the simulator wrote.
-    pub summary: SimSummary,
+    pub(crate) summary: SimSummary,
 }
 
 /// Writes the benchmark city (seeded, fixed start, one hour) into a temp dir and loads the
 /// shipped definitions against its registers. Panics with the cause: a bench cannot run without.
-pub fn city() -> City {
+pub(crate) fn city() -> City {
     let dir = tempfile::tempdir().expect("bench setup: create a temp dir");
     let opts = SimOptions::default_with_seed(CITY_SEED, CITY_START, CITY_DURATION_SECS);
     let summary = write_city(dir.path(), &opts).expect("bench setup: write the simulated city");
@@ -66,7 +66,7 @@ pub fn city() -> City {
 }
 
 /// Every message of a recording (bad lines skipped; the simulator writes none).
-pub fn messages(recording: &Path) -> Vec<RawMessage> {
+pub(crate) fn messages(recording: &Path) -> Vec<RawMessage> {
     open_recording(recording)
         .expect("bench setup: open the recording")
         .filter_map(Result::ok)
@@ -75,7 +75,7 @@ pub fn messages(recording: &Path) -> Vec<RawMessage> {
 
 /// Reads and decodes the recording exactly as `replay_recording` does, without the dataflow.
 /// Returns the number of readings decoded (the replay's `readings`).
-pub fn read_and_decode(recording: &Path, defs: &Definitions) -> u64 {
+pub(crate) fn read_and_decode(recording: &Path, defs: &Definitions) -> u64 {
     let reader = open_recording(recording).expect("bench: open the recording");
     let mut readings = 0u64;
     for msg in reader.flatten() {
@@ -88,7 +88,7 @@ pub fn read_and_decode(recording: &Path, defs: &Definitions) -> u64 {
 
 /// The recording decoded into one batch of readings per message, as the engine hands them to
 /// the dataflow (messages without readings contribute no batch).
-pub fn decoded_batches(recording: &Path, defs: &Definitions) -> Vec<Vec<Reading>> {
+pub(crate) fn decoded_batches(recording: &Path, defs: &Definitions) -> Vec<Vec<Reading>> {
     messages(recording)
         .iter()
         .map(|m| decode(&defs.profiles, &m.topic, &m.payload, m.arrival).readings)
@@ -97,18 +97,18 @@ pub fn decoded_batches(recording: &Path, defs: &Definitions) -> Vec<Vec<Reading>
 }
 
 /// One contender of [`compare`]: a name, one unit of work and how many elements it processes.
-pub struct Contender<'a> {
+pub(crate) struct Contender<'a> {
     /// Shown in the table.
-    pub name: String,
+    pub(crate) name: String,
     /// Elements (readings, messages) one run processes; times are reported per element.
-    pub elements: u64,
+    pub(crate) elements: u64,
     /// One run (one pass over the input).
-    pub run: Box<dyn FnMut() + 'a>,
+    pub(crate) run: Box<dyn FnMut() + 'a>,
 }
 
 impl<'a> Contender<'a> {
     /// A contender named `name` processing `elements` elements per call of `run`.
-    pub fn new(name: impl Into<String>, elements: u64, run: impl FnMut() + 'a) -> Self {
+    pub(crate) fn new(name: impl Into<String>, elements: u64, run: impl FnMut() + 'a) -> Self {
         Contender {
             name: name.into(),
             elements: elements.max(1),
@@ -119,14 +119,14 @@ impl<'a> Contender<'a> {
 
 /// Whether the binary runs as a benchmark (`cargo bench`) rather than in criterion's test mode
 /// (`cargo test --benches`, one quick pass per benchmark): the comparison is skipped in test mode.
-pub fn bench_mode() -> bool {
+pub(crate) fn bench_mode() -> bool {
     std::env::args().any(|a| a == "--bench")
 }
 
 /// Runs the contenders interleaved for `rounds` rounds of `iters` runs each (the first one is
 /// the baseline), rotating the order every round, and prints each one's median time per element
 /// and its ratio to the baseline's. Returns the medians in ns per element, in order.
-pub fn compare(
+pub(crate) fn compare(
     title: &str,
     rounds: usize,
     iters: usize,
@@ -175,7 +175,7 @@ fn median(v: &mut [f64]) -> f64 {
 }
 
 /// `1234.5` ns → `1.23 µs`.
-pub fn human_ns(ns: f64) -> String {
+pub(crate) fn human_ns(ns: f64) -> String {
     match ns {
         x if x >= 1e9 => format!("{:.3} s", x / 1e9),
         x if x >= 1e6 => format!("{:.2} ms", x / 1e6),

@@ -76,6 +76,7 @@ pub(super) fn health(id: &str, detector: &str) -> Anomaly {
         score: 1.0,
         phase: Phase::Raised,
         reason: "test".into(),
+        arrival: None,
     }
 }
 

@@ -17,7 +17,7 @@ use crate::ingest::recording::RawMessage;
 use crate::model::{CrewStatus, DeadLetter, EventTime, Phase};
 use crate::sink::influx::InfluxSink;
 use crate::sink::DeadLetterLog;
-use crate::telemetry::Metrics;
+use crate::telemetry::{wall_now, Metrics, PipelineLatency};
 
 /// Batches in flight between decoding and the dataflow: bounded, so a slow dataflow slows the
 /// source (and, live, the broker) instead of growing memory.
@@ -269,7 +269,9 @@ fn apply_outputs(
     influx: Option<&InfluxSink>,
     mut anomaly_log: Option<Box<dyn std::io::Write + Send>>,
 ) {
-    for out in rx {
+    let mut latency = PipelineLatency::default();
+    for out in rx.iter() {
+        metrics.dataflow_output_queue_depth.set(rx.len() as f64);
         match out {
             Output::Anomaly(a) => {
                 if let Some(w) = anomaly_log.as_mut() {
@@ -285,6 +287,7 @@ fn apply_outputs(
                     "cleared"
                 };
                 metrics.anomalies_total.inc([a.signal.as_str(), phase]);
+                latency.anomaly(metrics, &a, wall_now());
                 devices.observe_anomaly(&a);
                 if let Some(influx) = influx {
                     influx.anomaly(&a);
@@ -293,6 +296,7 @@ fn apply_outputs(
             Output::Incident(snap) => {
                 // The store counts opened/updated incidents in the metrics itself.
                 let incident = store.apply_snapshot(snap);
+                latency.incident(metrics, &incident, wall_now());
                 if let Some(influx) = influx {
                     influx.incident(&incident);
                 }

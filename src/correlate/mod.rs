@@ -147,6 +147,7 @@ impl Correlator {
                             score: e.score,
                             phase: Phase::Raised,
                             reason: e.reason.clone(),
+                            arrival: None,
                         },
                         location: device.location,
                         department: device.department.clone(),

@@ -60,6 +60,7 @@ fn raised(device: &str, signal: &str, t_s: i64) -> Anomaly {
         score: 0.9,
         phase: Phase::Raised,
         reason: format!("{signal} on {device}"),
+        arrival: None,
     }
 }
 

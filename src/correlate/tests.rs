@@ -80,6 +80,7 @@ fn anomaly(
         score,
         phase,
         reason: format!("{signal} on {device}"),
+        arrival: None,
     }
 }
 

@@ -139,7 +139,11 @@ impl DetectorBank {
                     }
                 });
             out.extend(inst.detector.on_watermark(r.ts));
-            if let Some(a) = inst.detector.observe(r) {
+            if let Some(mut a) = inst.detector.observe(r) {
+                // For the arrival → anomaly latency metric only. Not on the anomalies of
+                // on_watermark above: the dataflow may emit those at a tick instead, and the
+                // oracle tests require both paths to produce equal anomalies.
+                a.arrival = Some(r.arrival);
                 out.push(a);
             }
         }

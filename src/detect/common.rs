@@ -201,6 +201,7 @@ impl Emit {
             score: unit_score(score),
             phase,
             reason,
+            arrival: None,
         }
     }
 }

@@ -27,6 +27,7 @@ fn anomaly(id: &str, detector: &str, metric: &str, phase: Phase) -> Anomaly {
         score: 1.0,
         phase,
         reason: "test".into(),
+        arrival: None,
     }
 }
 

@@ -35,4 +35,13 @@ pub struct Anomaly {
     pub phase: Phase,
     /// Human-readable reason ("pressure 231 kPa, 38% below baseline 372 kPa").
     pub reason: String,
+    /// Wall-clock arrival of the reading whose observation produced it (the reading's
+    /// `arrival`: wall clock live, the recording's `t_ms` in replay), set by the detector bank;
+    /// `None` for anomalies raised by the passing of event time alone (a silence noticed at a
+    /// watermark). Only for latency metrics (`telemetry::PipelineLatency`): nothing decides on
+    /// it. Skipped when absent, so the JSON shape of older anomalies is unchanged; that makes
+    /// the encoding unfit for non-self-describing formats (bincode), which is fine while timely
+    /// runs in one process (`Config::process`: exchanged data is moved, never serialized).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub arrival: Option<EventTime>,
 }

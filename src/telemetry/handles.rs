@@ -53,6 +53,16 @@ impl Counter {
         }
     }
 
+    /// Raises the count to `total` (never lowers it): mirrors a count kept elsewhere, such as
+    /// the MQTT source's own atomics. Meant for a single writer; two concurrent callers could
+    /// both add the same difference.
+    pub fn advance_to(&self, total: u64) {
+        let now = self.get();
+        if total > now {
+            self.inc_by(total - now);
+        }
+    }
+
     /// Current value (0 if the metric could not be created); for tests and diagnostics.
     pub fn get(&self) -> u64 {
         self.0.as_ref().map_or(0, IntCounter::get)

@@ -7,6 +7,7 @@
 use prometheus::{Registry, TextEncoder};
 
 use super::handles::{Counter, CounterVec, Gauge, GaugeVec, HistogramVec};
+use super::latency::Responder;
 
 /// Every metric name exported, for tests and documentation.
 pub const METRIC_NAMES: &[&str] = &[
@@ -22,6 +23,7 @@ pub const METRIC_NAMES: &[&str] = &[
     "citybrain_incident_updates_total",
     "citybrain_incidents",
     "citybrain_ingest_queue_depth",
+    "citybrain_dataflow_output_queue_depth",
     "citybrain_dataflow_watermark_lag_seconds",
     "citybrain_dataflow_latency_seconds",
     "citybrain_mqtt_connected",
@@ -36,6 +38,8 @@ pub const METRIC_NAMES: &[&str] = &[
     "citybrain_influx_dropped_points_total",
     "citybrain_dispatches_total",
     "citybrain_dispatch_escalations_total",
+    "citybrain_dispatch_latency_seconds",
+    "citybrain_ack_latency_seconds",
     "citybrain_webhook_deliveries_total",
     "citybrain_webhook_dropped_total",
 ];
@@ -53,9 +57,32 @@ const INFLUX_DROP_REASONS: &[&str] = &[
 /// Content type of [`Metrics::encode`] (Prometheus text exposition format 0.0.4).
 pub const CONTENT_TYPE: &str = prometheus::TEXT_FORMAT;
 
-/// Latency buckets in seconds: sub-millisecond in-process hops up to half a minute of backlog.
-const LATENCY_BUCKETS: &[f64] = &[
-    0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0,
+/// Dead-letter reason classes known at build time (decoding's `no_profile`, `malformed`,
+/// `bad_timestamp`, `device_mismatch`; the gate's `late`, `future`), exported at zero from the
+/// start so a dashboard's `rate()` shows 0 rather than "no data" before the first one.
+const DEAD_LETTER_REASONS: &[&str] = &[
+    "no_profile",
+    "malformed",
+    "bad_timestamp",
+    "device_mismatch",
+    "late",
+    "future",
+];
+
+/// Arrival → anomaly / incident buckets, in seconds. A reading is judged only once the
+/// event-time watermark has passed it, i.e. after `allowed_lateness_secs` (300 s by default) of
+/// newer data, so live latencies sit just above that hold: the fine steps between 300 and 420 s
+/// resolve the default; the small ones cover `allowed_lateness_secs: 0` and replay-like bursts.
+const PIPELINE_BUCKETS: &[f64] = &[
+    0.01, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 120.0, 240.0, 300.0, 310.0, 330.0,
+    360.0, 420.0, 600.0, 900.0, 1800.0, 3600.0,
+];
+
+/// Incident → dispatch / acknowledgement buckets, in seconds: an automatic dispatch within a
+/// second, an operator within minutes, a forgotten incident within hours.
+const RESPONSE_BUCKETS: &[f64] = &[
+    0.5, 1.0, 5.0, 15.0, 30.0, 60.0, 120.0, 300.0, 600.0, 900.0, 1800.0, 3600.0, 7200.0, 14400.0,
+    43200.0,
 ];
 
 /// All of citybrain's metrics, registered in their own registry (not the global default one, so
@@ -87,9 +114,13 @@ pub struct Metrics {
     pub incidents: GaugeVec<2>,
     /// Messages waiting between the MQTT source and the dataflow.
     pub ingest_queue_depth: Gauge,
+    /// Dataflow outputs (anomalies, snapshots, rejections) waiting for the thread that applies
+    /// them to the store; that channel is unbounded, so this is the one to watch.
+    pub dataflow_output_queue_depth: Gauge,
     /// Wall clock minus the dataflow's event-time watermark, in seconds.
     pub dataflow_watermark_lag_seconds: Gauge,
-    /// Arrival wall clock to output, by stage (`anomaly` | `incident`), in seconds.
+    /// Arrival wall clock to output, by stage (`anomaly` | `incident`), in seconds; live only
+    /// (see [`super::PipelineLatency`] for exactly what is measured).
     pub dataflow_latency_seconds: HistogramVec<1>,
     /// 1 while the MQTT connection is up, 0 otherwise.
     pub mqtt_connected: Gauge,
@@ -115,6 +146,11 @@ pub struct Metrics {
     pub dispatches_total: CounterVec<1>,
     /// Dispatch escalations, by reason (`declined`, `no_answer`, `no_crew_available`).
     pub dispatch_escalations_total: CounterVec<1>,
+    /// Incident raised (`detected_at`) → first crew of a department's case sent, by mode.
+    pub dispatch_latency_seconds: HistogramVec<1>,
+    /// Incident raised (`detected_at`) → first response: an operator's ack or a crew's
+    /// acceptance, by `by` (`operator` | `crew`).
+    pub ack_latency_seconds: HistogramVec<1>,
     /// Webhook POST attempts, by webhook name (from config) and outcome.
     pub webhook_deliveries_total: CounterVec<2>,
     /// Webhook events given up on, by webhook name and reason.
@@ -195,6 +231,11 @@ impl Metrics {
                 "citybrain_ingest_queue_depth",
                 "Messages queued between the MQTT source and the dataflow.",
             ),
+            dataflow_output_queue_depth: Gauge::new(
+                &r,
+                "citybrain_dataflow_output_queue_depth",
+                "Dataflow outputs waiting to be applied to the incident store.",
+            ),
             dataflow_watermark_lag_seconds: Gauge::new(
                 &r,
                 "citybrain_dataflow_watermark_lag_seconds",
@@ -203,9 +244,9 @@ impl Metrics {
             dataflow_latency_seconds: HistogramVec::new(
                 &r,
                 "citybrain_dataflow_latency_seconds",
-                "Arrival wall clock to emitted output, by stage (anomaly or incident).",
+                "Reading arrival (wall clock) to anomaly emitted or incident applied, by stage; live only.",
                 ["stage"],
-                LATENCY_BUCKETS,
+                PIPELINE_BUCKETS,
             ),
             mqtt_connected: Gauge::new(
                 &r,
@@ -271,6 +312,20 @@ impl Metrics {
                 "Dispatch escalations (declined, no answer, no crew available), by reason.",
                 ["reason"],
             ),
+            dispatch_latency_seconds: HistogramVec::new(
+                &r,
+                "citybrain_dispatch_latency_seconds",
+                "Incident raised (detected_at) to the first crew of each department sent, by mode.",
+                ["mode"],
+                RESPONSE_BUCKETS,
+            ),
+            ack_latency_seconds: HistogramVec::new(
+                &r,
+                "citybrain_ack_latency_seconds",
+                "Incident raised (detected_at) to first acknowledgement, by operator or crew.",
+                ["by"],
+                RESPONSE_BUCKETS,
+            ),
             webhook_deliveries_total: CounterVec::new(
                 &r,
                 "citybrain_webhook_deliveries_total",
@@ -295,6 +350,13 @@ impl Metrics {
         }
         for mode in ["automatic", "operator_confirmed"] {
             m.dispatches_total.get([mode]);
+            m.dispatch_latency_seconds.count([mode]);
+        }
+        for by in [Responder::Operator, Responder::Crew] {
+            m.ack_latency_seconds.count([by.as_str()]);
+        }
+        for reason in DEAD_LETTER_REASONS {
+            m.dead_letters_total.get([reason]);
         }
         for reason in ["declined", "no_answer", "no_crew_available"] {
             m.dispatch_escalations_total.get([reason]);

@@ -3,12 +3,16 @@
 //! names a metric. See STYLE.md convention 12: no device id is ever a label.
 
 mod handles;
+mod latency;
 mod logging;
 mod metrics;
+#[cfg(test)]
+mod latency_tests;
 #[cfg(test)]
 mod tests;
 
 pub use handles::{Counter, CounterVec, Gauge, GaugeVec, HistogramVec};
+pub use latency::{live_latency_secs, wall_now, PipelineLatency, Responder, LIVE_WINDOW_MS};
 pub use logging::init_tracing;
 pub use metrics::{Metrics, CONTENT_TYPE, METRIC_NAMES};
 

@@ -4,6 +4,7 @@ use std::io::Write;
 use std::process::{Command, Stdio};
 
 use super::*;
+use crate::model::EventTime;
 
 /// A registry with one sample in every metric, so every family appears in the output.
 fn touched() -> Metrics {
@@ -28,6 +29,9 @@ fn touched() -> Metrics {
     m.api_requests_total.inc(["/api/v1/incidents", "200"]);
     m.webhook_deliveries_total.inc(["ops-bridge", "delivered"]);
     m.webhook_dropped_total.inc(["ops-bridge", "queue_full"]);
+    m.dataflow_output_queue_depth.set(2.0);
+    m.observe_dispatch("automatic", EventTime(0), EventTime(1_500));
+    m.observe_ack(Responder::Operator, EventTime(0), EventTime(90_000));
     m
 }
 

@@ -6,6 +6,7 @@ import { seriesOf, chartCard } from "./charts.js";
 import { clockTime, titleCase, el, sevBadge, statusBadge, deptBadge, deptColour, number } from "./format.js";
 
 const enc = encodeURIComponent;
+const SILENCE_RADIUS_M = 500;
 
 // Which actions make sense from which status (the server decides; this only greys out buttons
 // that would certainly be refused). Unknown statuses leave everything enabled.
@@ -43,7 +44,10 @@ export class Panel {
     const reload = changed || this.incident.status !== incident.status;
     this.incident = incident;
     this.root.hidden = false;
-    if (changed) this.error(null);
+    if (changed) {
+      this.error(null);
+      this.note(null);
+    }
     this.renderHead();
     this.renderActions();
     this.renderEvidence();
@@ -63,6 +67,7 @@ export class Panel {
       statusBadge(i.status),
       ...i.departments.map(deptBadge),
       el("span", {}, `opened ${clockTime(i.opened_at)} · detected ${clockTime(i.detected_at)} · updated ${clockTime(i.updated_at)}`),
+      typeof i.confidence === "number" ? el("span", {}, `confidence ${Math.round(i.confidence * 100)}%`) : null,
       el("span", {}, `${i.location.lat.toFixed(5)}, ${i.location.lon.toFixed(5)} · ${i.id}`),
       i.merged_into ? el("span", {}, `merged into ${i.merged_into}`) : null,
     );
@@ -74,15 +79,12 @@ export class Panel {
     for (const b of this.root.querySelectorAll("[data-action]")) {
       b.disabled = !allowed.includes(b.dataset.action);
     }
-    const select = this.$("act-crew");
-    const current = select.value;
-    const crews = this.cb.crews().filter((c) => !c.department || this.incident.departments.includes(c.department));
-    select.replaceChildren(
-      el("option", { value: "" }, "nearest free crew"),
-      ...crews.map((c) => el("option", { value: c.crew_id }, `${c.crew_id} · ${titleCase(c.status ? c.status.state : "no status")}`)),
-    );
-    select.value = crews.some((c) => c.crew_id === current) ? current : "";
-    select.disabled = !allowed.includes("dispatch");
+    // The server picks the nearest available crew of each department; show who is free.
+    const free = this.cb
+      .crews()
+      .filter((c) => c.status && c.status.state === "available")
+      .filter((c) => !c.department || this.incident.departments.includes(c.department));
+    this.$("act-crews").textContent = `${free.length} crew${free.length === 1 ? "" : "s"} available`;
   }
 
   renderEvidence() {
@@ -133,6 +135,12 @@ export class Panel {
     }
   }
 
+  note(message) {
+    const p = this.$("p-note");
+    p.textContent = message || "";
+    p.hidden = !message;
+  }
+
   error(message) {
     const p = this.$("p-error");
     p.textContent = message || "";
@@ -144,17 +152,25 @@ export class Panel {
     const i = this.incident;
     if (!i) return;
     const id = enc(i.id);
-    const crew = this.$("act-crew").value;
     const requests = {
       ack: () => post(`/api/v1/incidents/${id}/ack`),
       resolve: () => post(`/api/v1/incidents/${id}/resolve`),
-      dispatch: () => post(`/api/v1/incidents/${id}/dispatch`, crew ? { crew_id: crew } : {}),
-      silence: () => post(`/api/v1/silences`, { incident_id: i.id, kind: i.kind, duration_secs: 3600 }),
+      dispatch: () => post(`/api/v1/incidents/${id}/dispatch`),
+      // Silences this kind of incident around this place for an hour (e.g. planned works).
+      silence: () =>
+        post("/api/v1/silences", {
+          kind: i.kind,
+          area: { center: i.location, radius_m: SILENCE_RADIUS_M },
+          duration_secs: 3600,
+          reason: `silenced from the command centre at incident ${i.id}`,
+        }),
     };
     this.error(null);
+    this.note(null);
     button.disabled = true;
     try {
       const result = await requests[action]();
+      this.note(noteFor(action, result));
       // Lifecycle routes answer with the incident; others (silence) do not: re-read it.
       const updated = result && result.id === i.id && result.status ? result : await get(`/api/v1/incidents/${id}`);
       this.cb.onChanged(updated);
@@ -163,4 +179,17 @@ export class Panel {
       this.renderActions();
     }
   }
+}
+
+// What a successful action did, when the incident itself does not show it.
+function noteFor(action, result) {
+  if (action === "dispatch" && Array.isArray(result)) {
+    return result.length
+      ? `Dispatched ${result.map((d) => d.crew_id).filter(Boolean).join(", ") || "a crew"}.`
+      : "No crew available yet: the dispatch is escalated.";
+  }
+  if (action === "silence" && result && result.id) {
+    return `Silence ${result.id} set for 1 h within ${SILENCE_RADIUS_M} m.`;
+  }
+  return null;
 }

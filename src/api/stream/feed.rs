@@ -41,6 +41,8 @@ impl Feeds {
         let mut devices_open = true;
         loop {
             tokio::select! {
+                // Incidents first when several feeds are ready: they are what operators act on.
+                biased;
                 incident = recv_or_lag(&hub, INCIDENT, &mut self.incidents) => match incident {
                     Some(i) => { hub.publish(INCIDENT, &i); }
                     None => break,

@@ -8,6 +8,7 @@ use super::txn::{record_transition, Txn};
 use super::IncidentStore;
 use crate::incident::lifecycle::{self, Action, LifecycleError};
 use crate::model::{EventTime, Incident};
+use crate::telemetry::Responder;
 
 /// What a merge produced: both incidents as stored.
 #[derive(Debug, Clone, PartialEq, Serialize, utoipa::ToSchema)]
@@ -188,6 +189,9 @@ impl IncidentStore {
             rec.incident.merged_into.as_deref(),
             action,
         )?;
+        // For citybrain_ack_latency_seconds (observed once committed).
+        let first_answer =
+            first_answer(action, &rec.history).map(|by| (by, rec.incident.detected_at));
         rec.incident.updated_at = rec.incident.updated_at.max(now);
         record_transition(rec, action, to, actor, reason, None, now);
         if let Some((dispatch_id, value)) = dispatch {
@@ -196,11 +200,29 @@ impl IncidentStore {
         // The survivor of a merge shows this incident's latest updated_at too.
         txn.refresh(id);
         let changed = txn.commit(self, true).map_err(storage)?;
+        if let (Some(m), Some((by, detected_at))) = (&self.metrics, first_answer) {
+            m.observe_ack(by, detected_at, now);
+        }
         changed
             .into_iter()
             .find(|i| i.id == id)
             .ok_or_else(|| not_found(id))
     }
+}
+
+/// Who answers an incident for the first time with `action`: an operator's ack, or a crew
+/// accepting while it is still open (the store's `dispatch`); `None` once anyone has answered
+/// before (a reopened incident's second ack is not a first answer).
+fn first_answer(action: Action, history: &[crate::incident::Transition]) -> Option<Responder> {
+    let by = match action {
+        Action::Ack => Responder::Operator,
+        Action::Dispatch => Responder::Crew,
+        _ => return None,
+    };
+    let answered = history
+        .iter()
+        .any(|t| matches!(t.action, Action::Ack | Action::Dispatch));
+    (!answered).then_some(by)
 }
 
 fn not_found(id: &str) -> LifecycleError {

@@ -14,6 +14,8 @@
 
 mod mqtt;
 mod task;
+#[cfg(test)]
+mod tests;
 
 use std::collections::HashMap;
 use std::sync::Arc;

@@ -34,6 +34,11 @@ impl Task {
         mut incidents: broadcast::Receiver<Incident>,
         mut shutdown: watch::Receiver<bool>,
     ) {
+        // Crew reports queued before the start come first (their tablets spoke first), then
+        // the incidents already in the store.
+        while let Ok(cmd) = commands.try_recv() {
+            self.command(cmd).await;
+        }
         for incident in self.store.all() {
             self.incident(incident).await;
         }
@@ -171,6 +176,10 @@ impl Task {
                     DispatchMode::OperatorConfirmed => "operator_confirmed",
                 };
                 m.dispatches_total.inc([mode]);
+                // Time to a department's first crew (escalations are counted apart).
+                if let (1, Some(i)) = (d.attempt, self.store.get(&d.incident_id)) {
+                    m.observe_dispatch(mode, i.detected_at, d.sent_at);
+                }
             }
             tracing::info!(dispatch = %message.dispatch_id, crew = %message.crew_id,
                 incident = %message.incident_id, "dispatching crew");

@@ -308,6 +308,7 @@ mod tests {
             score: 0.8,
             phase: Phase::Raised,
             reason: "drop \"38%\"\nbelow C:\\base".into(),
+            arrival: None,
         };
         let (lp, n) = text(&Record::Anomaly(a));
         assert_eq!(n.points, 1);

@@ -179,14 +179,14 @@ impl Writer {
         let body = Bytes::from(std::mem::take(&mut self.pending));
         let points = std::mem::take(&mut self.pending_points);
         if !self.spool.lock().is_empty() {
-            self.to_spool(body, points).await;
+            self.spool_batch(body, points).await;
             return;
         }
         match self.write(body.clone()).await {
             Outcome::Written => self.written(points),
             Outcome::Retry(reason) => {
                 self.failed(&reason);
-                self.to_spool(body, points).await;
+                self.spool_batch(body, points).await;
             }
             Outcome::Rejected(reason) => self.rejected(points, &reason),
         }
@@ -286,7 +286,7 @@ impl Writer {
         self.retry_at = Instant::now();
     }
 
-    async fn to_spool(&mut self, body: Bytes, points: usize) {
+    async fn spool_batch(&mut self, body: Bytes, points: usize) {
         let spool = self.spool.clone();
         let pushed = tokio::task::spawn_blocking(move || spool.lock().push(&body, points)).await;
         match pushed {
