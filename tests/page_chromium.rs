@@ -116,9 +116,7 @@ async fn wait_js(page: &Page, expr: &str, timeout: Duration, what: &str) -> Valu
     let deadline = Instant::now() + timeout;
     loop {
         let v = js(page, expr).await;
-        let truthy = !matches!(&v, Value::Null | Value::Bool(false))
-            && v != Value::from(0)
-            && v != Value::from("");
+        let truthy = !matches!(&v, Value::Null | Value::Bool(false)) && v != 0 && v != "";
         if truthy {
             return v;
         }
@@ -384,6 +382,12 @@ async fn operator_sees_an_mqtt_incident_live_and_acknowledges_it_in_chromium() {
         png.len() > 10_000,
         "a real screenshot ({} bytes)",
         png.len()
+    );
+
+    assert_eq!(
+        js(&page, "window.citybrain.cspViolations").await,
+        serde_json::json!([]),
+        "the page's CSP blocked something it uses"
     );
 
     // A viewer sees the same incidents, and no action buttons.

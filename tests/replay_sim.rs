@@ -126,9 +126,7 @@ fn a_clock_years_ahead_and_late_batches_are_dead_letters_not_incidents() {
         let arrival = m.arrival;
         with_rogue.push(m);
         if i % 500 == 0 {
-            let payload = format!(
-                r#"{{"camera_id":"TC-0001","ts":"2029-11-22T08:15:30.250Z","interval_s":10,"lanes":[{{"lane":1,"count":12,"avg_speed_kmh":38.5,"occupancy_pct":22.1}}]}}"#
-            );
+            let payload = r#"{"camera_id":"TC-0001","ts":"2029-11-22T08:15:30.250Z","interval_s":10,"lanes":[{"lane":1,"count":12,"avg_speed_kmh":38.5,"occupancy_pct":22.1}]}"#.to_string();
             with_rogue.push(RawMessage {
                 arrival,
                 topic: "city/traffic/cameras/TC-0001/stats".into(),

@@ -281,19 +281,43 @@ fn changes_stream_in_order_and_a_reconnect_gets_exactly_what_it_missed() {
     let mut back = connect(&server.base, "", Some(last_seen), true);
     let missed: Vec<Sse> = (0..4).map(|_| back.next_change()).collect();
     let ids: Vec<u64> = missed.iter().map(|e| e.id.expect("id")).collect();
-    assert_eq!(ids, vec![4, 5, 6, 7], "exactly the missed ones, numbered in order");
+    assert_eq!(
+        ids,
+        vec![4, 5, 6, 7],
+        "exactly the missed ones, numbered in order"
+    );
     // Order is kept within each feed (incidents among themselves); the device feed is a
     // separate channel, so its change may be numbered before or after them.
     let incidents: Vec<&Sse> = missed.iter().filter(|e| e.event == "incident").collect();
-    let names: Vec<&str> = incidents.iter().filter_map(|e| e.data["id"].as_str()).collect();
-    assert_eq!(names, vec!["inc-1", "inc-2", "inc-4"], "incident changes in order");
-    assert_eq!(incidents[0].data["evidence"].as_array().map(Vec::len), Some(2));
+    let names: Vec<&str> = incidents
+        .iter()
+        .filter_map(|e| e.data["id"].as_str())
+        .collect();
+    assert_eq!(
+        names,
+        vec!["inc-1", "inc-2", "inc-4"],
+        "incident changes in order"
+    );
+    assert_eq!(
+        incidents[0].data["evidence"].as_array().map(Vec::len),
+        Some(2)
+    );
     assert_eq!(incidents[1].data["status"], "acknowledged");
-    let device = missed.iter().find(|e| e.event == "device").expect("a device event");
+    let device = missed
+        .iter()
+        .find(|e| e.event == "device")
+        .expect("a device event");
     assert_eq!(device.data["device_id"], "PG-1");
     assert_eq!(device.data["status"], "online", "never-seen -> online");
 
-    // Nothing else is pending: the next event is the next change, not a duplicate.
+    // Nothing else is pending: the next event is the next change, not a duplicate. A reading
+    // that changes no status is not a change (last-seen moves on every message).
+    server.devices.observe_reading(
+        "PG-1",
+        "pressure-logger",
+        EventTime(1_790_000_060_000),
+        EventTime(1_790_000_060_500),
+    );
     server.store.apply_snapshot(snapshot("inc-5", 1));
     let next = back.next_change();
     assert_eq!(

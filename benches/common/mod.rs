@@ -117,10 +117,15 @@ impl<'a> Contender<'a> {
     }
 }
 
-/// Whether the binary runs as a benchmark (`cargo bench`) rather than in criterion's test mode
-/// (`cargo test --benches`, one quick pass per benchmark): the comparison is skipped in test mode.
+/// Whether the binary runs as a plain benchmark (`cargo bench`), not in criterion's test mode
+/// (`cargo test --benches`: one quick pass each), `--list` or `--profile-time` (under a
+/// profiler): the comparison is skipped in those modes.
 pub(crate) fn bench_mode() -> bool {
-    std::env::args().any(|a| a == "--bench")
+    let args: Vec<String> = std::env::args().collect();
+    args.iter().any(|a| a == "--bench")
+        && !args
+            .iter()
+            .any(|a| a == "--list" || a.starts_with("--profile-time"))
 }
 
 /// Runs the contenders interleaved for `rounds` rounds of `iters` runs each (the first one is

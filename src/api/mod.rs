@@ -47,6 +47,7 @@ use utoipa_axum::routes;
 
 pub use auth::{
     read_tokens_file, Auth, Permission, Principal, Role, TokenEntry, TokenFileError, TokensFile,
+    RELOAD_INTERVAL as TOKENS_RELOAD_INTERVAL,
 };
 pub use error::ApiError;
 pub use page::{CrewBoard, CrewStatusFn, CrewView};

@@ -101,7 +101,7 @@ impl Live {
             Some(dir) => {
                 let store = IncidentStore::open(dir, Some(metrics.clone()))
                     .with_context(|| format!("opening the state dir {}", dir.display()))?;
-                opts.defs.open_incidents = Vec::new(); let _ = store.open_snapshots();
+                opts.defs.open_incidents = store.open_snapshots();
                 Arc::new(store)
             }
             None => Arc::new(IncidentStore::new(Some(metrics.clone()))),
@@ -446,6 +446,16 @@ pub fn demo(args: DemoArgs) -> anyhow::Result<ExitCode> {
         let publisher = Publisher::connect(&mqtt, "simulator")
             .await
             .context("connecting the simulator")?;
+        // The simulated crews' tablets report in, so incidents get dispatched (nobody answers:
+        // the demo shows the escalations too).
+        for c in &city.crews {
+            let status = serde_json::json!({"crew_id": c.crew_id, "ts": now,
+                "lat": c.home.lat, "lon": c.home.lon, "state": "available"});
+            let topic = format!("city/crews/{}/status", c.crew_id);
+            let _ = publisher
+                .publish(&topic, status.to_string().into_bytes(), 1, false)
+                .await;
+        }
         let sim_task = tokio::spawn(drive_simulation(sim, publisher));
         match args.for_secs {
             Some(s) => {

@@ -16,7 +16,7 @@ pub use check::{check, check_all, CheckArgs, CheckReport};
 pub use engine::{CrewFeed, Engine, FinishedEngine, Reloader};
 pub use live::{demo, load_tokens, run, DemoArgs, Live, LiveOptions};
 pub use reload::{DefinitionsSource, ReloadStatus};
-pub use replay::{replay, replay_many, replay_recording, ReplayArgs, ReplayOutcome};
+pub use replay::{replay, replay_many, replay_recording, ReplayArgs, ReplayOutcome, ReplaySet};
 pub use tokens::{token, TokenArgs, TokenCommand};
 pub use tools::{record, simulate, RecordArgs, SimulateArgs};
 

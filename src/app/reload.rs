@@ -125,7 +125,7 @@ impl DefinitionsSource {
 }
 
 /// Loads profiles and pipelines and checks them against the register.
-pub fn load(
+pub(super) fn load(
     pipelines: &Path,
     profiles: &Path,
     registry: &Registry,

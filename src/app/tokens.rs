@@ -95,3 +95,72 @@ pub fn token(args: TokenArgs) -> anyhow::Result<ExitCode> {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::api::read_tokens_file;
+
+    fn run(file: &std::path::Path, command: TokenCommand) -> ExitCode {
+        token(TokenArgs {
+            command,
+            tokens_file: file.to_path_buf(),
+        })
+        .expect("token command runs")
+    }
+
+    #[test]
+    fn create_list_revoke_keep_only_digests_and_a_running_server_follows() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let file = dir.path().join("tokens.yaml");
+        let create = |name: &str, role| TokenCommand::Create {
+            name: name.into(),
+            role,
+        };
+        assert_eq!(run(&file, create("W-07", Role::Crew)), ExitCode::SUCCESS);
+        assert_eq!(
+            run(&file, create("ops-1", Role::Operator)),
+            ExitCode::SUCCESS
+        );
+        let entries = read_tokens_file(&file).expect("file parses");
+        assert_eq!(entries.len(), 2);
+        assert!(entries.iter().all(|e| e.sha256.len() == 64));
+        // A server started on the file sees a later revoke without a restart.
+        let auth = Auth::from_file(&file).expect("loads");
+        assert_eq!(auth.list().len(), 2);
+        assert!(
+            token(TokenArgs {
+                command: create("ops-1", Role::Admin),
+                tokens_file: file.clone(),
+            })
+            .is_err(),
+            "names are unique"
+        );
+        assert_eq!(
+            run(
+                &file,
+                TokenCommand::Revoke {
+                    name: "ops-1".into()
+                }
+            ),
+            ExitCode::SUCCESS
+        );
+        assert_eq!(
+            run(
+                &file,
+                TokenCommand::Revoke {
+                    name: "ops-1".into()
+                }
+            ),
+            ExitCode::FAILURE,
+            "nothing left to revoke"
+        );
+        std::thread::sleep(
+            crate::api::TOKENS_RELOAD_INTERVAL + std::time::Duration::from_millis(50),
+        );
+        let names: Vec<String> = auth.list().into_iter().map(|(n, _)| n).collect();
+        assert_eq!(names, ["W-07"]);
+        assert_eq!(run(&file, TokenCommand::List), ExitCode::SUCCESS);
+        assert!(parse_role("wizard").is_err_and(|e| e.contains("viewer")));
+    }
+}

@@ -107,6 +107,34 @@ pub fn run_dir(cfg: &EnsembleConfig, data: &Path, out: &Path) -> Result<RunSumma
 mod tests {
     use super::*;
 
+    /// Streaming: a score never depends on later rows, so scoring a prefix of a file gives the
+    /// prefix of the full file's scores.
+    #[test]
+    fn scores_do_not_look_ahead() {
+        let src = Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("tests/data/nab/data/realTraffic/speed_7578.csv");
+        let text = std::fs::read_to_string(&src).expect("fixture");
+        let dir = tempfile::tempdir().expect("tempdir");
+        let prefix: String = text.lines().take(701).map(|l| format!("{l}\n")).collect();
+        std::fs::write(dir.path().join("prefix.csv"), prefix).expect("write");
+        let cfg = EnsembleConfig::load(None).expect("config");
+        let full_out = dir.path().join("full_out.csv");
+        let prefix_out = dir.path().join("prefix_out.csv");
+        assert!(score_file(&cfg, &src, &full_out).expect("full") > 1000);
+        assert_eq!(
+            score_file(&cfg, &dir.path().join("prefix.csv"), &prefix_out).expect("prefix"),
+            700
+        );
+        let full = std::fs::read_to_string(full_out).expect("read");
+        let part = std::fs::read_to_string(prefix_out).expect("read");
+        let full: Vec<&str> = full.lines().take(701).collect();
+        assert_eq!(part.lines().collect::<Vec<_>>(), full);
+        assert!(
+            full.iter().skip(1).any(|l| !l.ends_with(",0")),
+            "some row scored"
+        );
+    }
+
     #[test]
     fn an_empty_data_root_is_an_error() {
         let dir = tempfile::tempdir().expect("tempdir");

@@ -84,7 +84,11 @@ fn only_live_arrivals_count() {
 fn an_anomaly_and_the_incident_it_grows_are_observed_once() {
     let m = Metrics::new();
     let mut lat = PipelineLatency::default();
-    let a = anomaly(NOW.0 - 310_000, Some(EventTime(NOW.0 - 305_000)), Phase::Raised);
+    let a = anomaly(
+        NOW.0 - 310_000,
+        Some(EventTime(NOW.0 - 305_000)),
+        Phase::Raised,
+    );
     lat.anomaly(&m, &a, NOW);
     assert_eq!(count(&m, "anomaly"), 1);
     // A snapshot that does not hold it (a watermark clearing another incident) is not it.
@@ -112,7 +116,11 @@ fn replayed_arrivals_skewed_clocks_and_watermark_anomalies_are_skipped() {
     lat.anomaly(&m, &old, NOW);
     lat.incident(&m, &incident(vec![evidence_of(&old)]), NOW);
     // Arrival after "now": not a live measurement either.
-    lat.anomaly(&m, &anomaly(NOW.0, Some(EventTime(NOW.0 + 5)), Phase::Raised), NOW);
+    lat.anomaly(
+        &m,
+        &anomaly(NOW.0, Some(EventTime(NOW.0 + 5)), Phase::Raised),
+        NOW,
+    );
     // Raised at a watermark: no arrival at all.
     let silent = anomaly(NOW.0 - 1_000, None, Phase::Raised);
     lat.anomaly(&m, &silent, NOW);

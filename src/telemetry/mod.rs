@@ -4,10 +4,10 @@
 
 mod handles;
 mod latency;
-mod logging;
-mod metrics;
 #[cfg(test)]
 mod latency_tests;
+mod logging;
+mod metrics;
 #[cfg(test)]
 mod tests;
 

@@ -1,6 +1,6 @@
 //! Shared helpers for the integration tests: repo paths, a simulated city on disk, a live
 //! pipeline against a real mosquitto, and HTTP calls with a bearer token.
-#![allow(dead_code)] // each test binary uses a different subset
+#![allow(dead_code, unreachable_pub)] // each test binary uses a different subset; `pub` is for the test crates
 
 use std::path::{Path, PathBuf};
 use std::sync::atomic::Ordering;

@@ -41,7 +41,7 @@ pub use file::{read_tokens_file, TokenFileError, TokensFile};
 use super::{ApiError, ApiState};
 
 /// How often, at most, a tokens file is checked for changes (one `stat` per interval).
-pub(super) const RELOAD_INTERVAL: Duration = Duration::from_secs(1);
+pub const RELOAD_INTERVAL: Duration = Duration::from_secs(1);
 
 /// What a token holder is.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, utoipa::ToSchema)]

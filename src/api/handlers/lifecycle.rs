@@ -81,6 +81,10 @@ async fn on_store<T: Send + 'static>(
     }
 }
 
+/// A single-incident store action: `(store, id, actor, reason, now)`, e.g. `IncidentStore::ack`.
+type StoreAction =
+    fn(&IncidentStore, &str, &str, Option<&str>, EventTime) -> Result<Incident, LifecycleError>;
+
 /// The single-incident actions differ only in the store call, the wording and the log line.
 async fn act(
     state: ApiState,
@@ -88,13 +92,7 @@ async fn act(
     id: String,
     body: Bytes,
     action: &'static str,
-    call: fn(
-        &IncidentStore,
-        &str,
-        &str,
-        Option<&str>,
-        EventTime,
-    ) -> Result<Incident, LifecycleError>,
+    call: StoreAction,
 ) -> Result<Json<Incident>, ApiError> {
     caller.require(Permission::Operate, action)?;
     let reason = action_body(&body)?;

@@ -25,7 +25,11 @@ let panel = null;
 let renderQueued = false;
 
 // Exposed for operators' debugging in the console and for the browser test.
-window.citybrain = { state, stream: () => live && live.stats };
+window.citybrain = { state, stream: () => live && live.stats, cspViolations: [] };
+// Anything the page's Content-Security-Policy blocks is a bug in the page: keep a record.
+document.addEventListener("securitypolicyviolation", (e) => {
+  window.citybrain.cspViolations.push(`${e.violatedDirective} ${e.blockedURI}`);
+});
 
 function showLogin(message) {
   $("main").hidden = true;

@@ -72,6 +72,8 @@ export function el(tag, attrs = {}, ...children) {
   for (const [k, v] of Object.entries(attrs)) {
     if (v === undefined || v === null || v === false) continue;
     if (k === "class") node.className = v;
+    // Through the CSSOM: the page's CSP forbids style attributes.
+    else if (k === "style") for (const [prop, val] of Object.entries(v)) node.style.setProperty(prop, val);
     else if (k === "dataset") Object.assign(node.dataset, v);
     else if (k.startsWith("on")) node.addEventListener(k.slice(2), v);
     else node.setAttribute(k, v === true ? "" : v);

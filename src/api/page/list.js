@@ -68,7 +68,7 @@ export class IncidentList {
             onclick: () => this.onSelect(i.id),
             onkeydown: (e) => e.key === "Enter" && this.onSelect(i.id),
           },
-          el("span", { class: "bar", style: `background:${SEVERITY_COLOUR[i.severity]}` }),
+          el("span", { class: "bar", style: { background: SEVERITY_COLOUR[i.severity] } }),
           el("span", { class: "kind" }, titleCase(i.kind)),
           el("span", { class: "age", title: i.opened_at }, age(i.opened_at, now)),
           el(

@@ -40,7 +40,7 @@ export class CityMap {
   }
 
   buildLegend(legend) {
-    const item = (cls, colour, text) => el("span", { class: cls, style: `--c:${colour}` }, text);
+    const item = (cls, colour, text) => el("span", { class: cls, style: { "--c": colour } }, text);
     legend.replaceChildren(
       item("", deptColour("water"), "water"),
       item("l-ring", SEVERITY_COLOUR.critical, "critical"),
@@ -52,6 +52,8 @@ export class CityMap {
       item("l-ring", "#ff3030", "faulty"),
       item("l-tri", CREW_COLOUR.available, "crew available"),
       item("l-tri", CREW_COLOUR.en_route, "crew en route"),
+      item("l-tri", CREW_COLOUR.on_scene, "crew on scene"),
+      item("l-tri", CREW_COLOUR.off_duty, "crew off duty / silent"),
     );
   }
 
@@ -248,10 +250,12 @@ export class CityMap {
       g.font = "bold 16px sans-serif";
       const label = titleCase(i.kind);
       const tw = g.measureText(label).width;
+      // Label to the right, or to the left when it would run off the map.
+      const left = p.x + base + 6 + tw + 10 > this.view.w ? p.x - base - 16 - tw : p.x + base + 6;
       g.fillStyle = "rgba(7, 10, 14, 0.8)";
-      g.fillRect(p.x + base + 6, p.y - 11, tw + 10, 22);
+      g.fillRect(left, p.y - 11, tw + 10, 22);
       g.fillStyle = "#eef3f8";
-      g.fillText(label, p.x + base + 11, p.y + 6);
+      g.fillText(label, left + 5, p.y + 6);
     }
     g.restore();
   }

@@ -62,7 +62,7 @@ export class Panel {
   renderHead() {
     const i = this.incident;
     this.$("p-title").textContent = titleCase(i.kind);
-    this.$("p-meta").replaceChildren(
+    const meta = [
       sevBadge(i.severity),
       statusBadge(i.status),
       ...i.departments.map(deptBadge),
@@ -70,7 +70,8 @@ export class Panel {
       typeof i.confidence === "number" ? el("span", {}, `confidence ${Math.round(i.confidence * 100)}%`) : null,
       el("span", {}, `${i.location.lat.toFixed(5)}, ${i.location.lon.toFixed(5)} · ${i.id}`),
       i.merged_into ? el("span", {}, `merged into ${i.merged_into}`) : null,
-    );
+    ];
+    this.$("p-meta").replaceChildren(...meta.filter(Boolean));
   }
 
   renderActions() {

@@ -97,7 +97,7 @@ async fn next(sent: &mut mpsc::Receiver<DispatchMessage>) -> DispatchMessage {
 async fn no_answer_escalates_exactly_at_the_timeout_and_answers_move_the_incident() {
     let mut r = rig(60);
     r.store.apply_snapshot(burst(1));
-    let mut first = vec![next(&mut r.sent).await, next(&mut r.sent).await];
+    let mut first = [next(&mut r.sent).await, next(&mut r.sent).await];
     first.sort_by(|a, b| a.crew_id.cmp(&b.crew_id));
     let crews: Vec<&str> = first.iter().map(|m| m.crew_id.as_str()).collect();
     assert_eq!(crews, vec!["T-01", "W-01"]);
@@ -176,15 +176,12 @@ async fn concurrent_evidence_and_operator_clicks_never_duplicate_a_dispatch() {
     for t in tasks {
         t.await.expect("task");
     }
-    let mut departments = vec![
+    let mut departments = [
         next(&mut r.sent).await.department,
         next(&mut r.sent).await.department,
     ];
     departments.sort();
-    assert_eq!(
-        departments,
-        vec!["traffic".to_string(), "water".to_string()]
-    );
+    assert_eq!(departments, ["traffic".to_string(), "water".to_string()]);
     tokio::time::sleep(Duration::from_millis(300)).await;
     assert!(r.sent.try_recv().is_err(), "a third dispatch was sent");
     assert_eq!(r.handle.dispatches().expect("log").len(), 2);
