@@ -204,6 +204,10 @@ async fn an_acknowledged_incident_survives_kill_9_and_new_evidence_joins_it() {
     let (_, before) = app.get(&format!("/api/v1/incidents/{id}"));
     assert_eq!(before["status"], "acknowledged");
     let evidence_before = before["evidence"].as_array().map_or(0, Vec::len);
+    assert!(
+        dir.path().join("state/citybrain.redb").is_file(),
+        "state.dir is relative to the config file"
+    );
     app.kill();
 
     // Run 2, same state dir.

@@ -24,6 +24,10 @@ struct Server {
 }
 
 fn start() -> Server {
+    start_with_tiles(None)
+}
+
+fn start_with_tiles(tile_url: Option<String>) -> Server {
     let metrics = Arc::new(Metrics::new());
     let store = Arc::new(IncidentStore::new(Some(metrics.clone())));
     let devices = Arc::new(DeviceTable::new(vec![Device {
@@ -46,7 +50,7 @@ fn start() -> Server {
             sha256: Auth::hash(TOKEN),
         }])),
         crews: None,
-        tile_url: None,
+        tile_url,
         dispatch: None,
     };
     let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
@@ -409,4 +413,62 @@ fn shutdown_ends_open_streams() {
     let mut rest = String::new();
     let n = client.lines.read_line(&mut rest).unwrap_or(0);
     assert_eq!(n, 0, "stream closed by the server: {rest:?}");
+}
+
+#[test]
+fn the_page_its_assets_and_settings_need_no_token_but_me_does() {
+    let tiles = "https://tiles.city.example/{z}/{x}/{y}.png";
+    let server = start_with_tiles(Some(tiles.into()));
+    let agent: ureq::Agent = ureq::Agent::config_builder()
+        .http_status_as_error(false)
+        .build()
+        .new_agent();
+    let fetch = |path: &str, token: Option<&str>| {
+        let mut req = agent.get(format!("{}{path}", server.base));
+        if let Some(t) = token {
+            req = req.header("Authorization", format!("Bearer {t}"));
+        }
+        let mut resp = req.call().expect("request");
+        let ctype = resp
+            .headers()
+            .get("content-type")
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or("")
+            .to_string();
+        let csp = resp.headers().contains_key("content-security-policy");
+        let body = resp.body_mut().read_to_string().unwrap_or_default();
+        (resp.status().as_u16(), ctype, csp, body)
+    };
+    let (code, ctype, csp, body) = fetch("/", None);
+    assert_eq!(
+        (code, ctype.as_str(), csp),
+        (200, "text/html; charset=utf-8", true)
+    );
+    assert!(body.contains("/page/app.js"));
+    for (asset, kind) in [("app.js", "text/javascript"), ("style.css", "text/css")] {
+        let (code, ctype, _, body) = fetch(&format!("/page/{asset}"), None);
+        assert_eq!(code, 200, "{asset}");
+        assert!(ctype.starts_with(kind), "{asset}: {ctype}");
+        assert!(body.len() > 500, "{asset} has content");
+    }
+    let (code, _, _, _) = fetch("/page/../../Cargo.toml", None);
+    assert_eq!(code, 404, "only embedded assets are served");
+    let (code, _, _, body) = fetch("/page/config.json", None);
+    assert_eq!(code, 200);
+    let cfg: Value = serde_json::from_str(&body).expect("config JSON");
+    assert_eq!(cfg["tile_url"], tiles);
+    let (code, _, _, _) = fetch("/api/v1/me", None);
+    assert_eq!(code, 401);
+    let (code, _, _, body) = fetch("/api/v1/me", Some(TOKEN));
+    assert_eq!(code, 200);
+    let me: Value = serde_json::from_str(&body).expect("me JSON");
+    assert_eq!(me["name"], "wall");
+    assert_eq!(me["role"], "viewer");
+    assert_eq!(me["can_operate"], false);
+    let (code, _, _, body) = fetch("/api/v1/crews", Some(TOKEN));
+    assert_eq!(
+        (code, body.as_str()),
+        (200, "[]"),
+        "no crew board on this server"
+    );
 }

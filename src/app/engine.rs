@@ -182,6 +182,8 @@ impl Engine {
             return 0;
         }
         self.metrics.readings_total.inc_by([profile], n as u64);
+        // Values for the page's charts (a small ring per device and metric).
+        self.devices.record_readings(&decoded.readings);
         // The device table's last-seen is per message: the newest reading is enough.
         if let Some(last) = decoded.readings.iter().max_by_key(|r| r.ts) {
             self.devices

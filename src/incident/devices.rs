@@ -4,13 +4,13 @@
 //! device-health anomaly (`silence`, `flatline`, `out_of_range`). Devices that report but are not
 //! in the register are kept too: they are the ones an engineer most needs to see.
 
-use std::collections::{BTreeSet, HashMap};
+use std::collections::{BTreeMap, BTreeSet, HashMap, VecDeque};
 
 use parking_lot::Mutex;
 use serde::{Deserialize, Serialize};
 use tokio::sync::broadcast;
 
-use crate::model::{Anomaly, Device, EventTime, Location, Phase};
+use crate::model::{Anomaly, Device, EventTime, Location, Phase, Reading};
 
 /// Health of one device, in precedence order (the first that applies wins).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, utoipa::ToSchema)]
@@ -90,7 +90,15 @@ struct State {
     last_arrival: Option<EventTime>,
     silent: bool,
     faults: BTreeSet<String>,
+    /// The newest readings per metric, oldest first, for the page's charts (see
+    /// [`RECENT_READINGS`]).
+    recent: BTreeMap<String, VecDeque<(EventTime, f64)>>,
 }
+
+/// Readings kept per device and metric for `GET /api/v1/devices/{id}/readings`: 10 minutes at
+/// a 5 s interval, an hour at 30 s. About 2 KB per series: a bounded cost per device, not a
+/// history (that is InfluxDB's job).
+pub const RECENT_READINGS: usize = 120;
 
 impl State {
     fn status(&self) -> DeviceStatus {
@@ -231,6 +239,50 @@ impl DeviceTable {
             .collect();
         out.sort_by(|a, b| a.device_id.cmp(&b.device_id));
         out
+    }
+
+    /// Keeps the values for the charts (every decoded reading, before the dataflow's
+    /// late/duplicate filtering: a chart shows what the device sent).
+    pub fn record_readings(&self, readings: &[Reading]) {
+        let mut devices = self.devices.lock();
+        for r in readings {
+            // Look up before inserting: this runs for every reading, and a known key then
+            // costs no allocation.
+            if !devices.contains_key(&r.device_id) {
+                devices.insert(r.device_id.clone(), State::default());
+            }
+            let Some(state) = devices.get_mut(&r.device_id) else {
+                continue;
+            };
+            if !state.recent.contains_key(&r.metric) {
+                state.recent.insert(r.metric.clone(), VecDeque::new());
+            }
+            let Some(series) = state.recent.get_mut(&r.metric) else {
+                continue;
+            };
+            // Mostly in order; a late one goes to its place, a repeated time replaces.
+            let at = series.partition_point(|(t, _)| *t < r.ts);
+            match series.get_mut(at) {
+                Some(slot) if slot.0 == r.ts => slot.1 = r.value,
+                _ => series.insert(at, (r.ts, r.value)),
+            }
+            if series.len() > RECENT_READINGS {
+                series.pop_front();
+            }
+        }
+    }
+
+    /// The kept readings of one device, per metric, oldest first (`None`: unknown device).
+    pub fn recent_readings(
+        &self,
+        device_id: &str,
+    ) -> Option<BTreeMap<String, Vec<(EventTime, f64)>>> {
+        self.devices.lock().get(device_id).map(|s| {
+            s.recent
+                .iter()
+                .map(|(m, v)| (m.clone(), v.iter().copied().collect()))
+                .collect()
+        })
     }
 
     /// One device.

@@ -21,7 +21,7 @@ mod store;
 #[cfg(test)]
 mod store_tests;
 
-pub use devices::{DeviceStatus, DeviceStatusView, DeviceTable};
+pub use devices::{DeviceStatus, DeviceStatusView, DeviceTable, RECENT_READINGS};
 pub use lifecycle::{Action, LifecycleError, Transition, CORRELATOR_ACTOR};
 pub use persist::StoreError;
 pub use store::{IncidentFilter, IncidentStore, MergeOutcome};

@@ -1,13 +1,16 @@
 //! Telemetry: every Prometheus metric citybrain exports (names, help, labels, buckets) and the
 //! tracing setup. Other modules take an `Arc<Metrics>` and call its typed handles; no other module
-//! names a metric. See STYLE.md convention 12: no device id is ever a label.
+//! names a metric. See STYLE.md convention 12: no device id is ever a label. What each latency
+//! histogram measures is defined in one place, [`latency`] (and `docs/operations.md`).
 
 mod handles;
-mod latency;
+pub mod latency;
 #[cfg(test)]
 mod latency_tests;
 mod logging;
 mod metrics;
+#[cfg(test)]
+mod response_tests;
 #[cfg(test)]
 mod tests;
 

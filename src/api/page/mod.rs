@@ -17,6 +17,8 @@ use axum::http::{header, HeaderValue};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::Router;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
 pub use support::{CrewBoard, CrewStatusFn, CrewView};
 
@@ -88,13 +90,17 @@ const CSP: &str = "default-src 'self'; img-src * data:; connect-src 'self'; \
                    frame-ancestors 'none'; base-uri 'none'; form-action 'none'";
 
 /// The page's routes (merged into the API router, so requests are counted like the others).
-pub(super) fn routes() -> Router<ApiState> {
-    Router::new()
+/// The readings route carries its own OpenAPI description; the others are described in
+/// `openapi.rs` (`external`).
+pub(super) fn routes() -> OpenApiRouter<ApiState> {
+    let described = OpenApiRouter::new().routes(routes!(support::device_readings));
+    let plain = Router::new()
         .route("/", get(index))
         .route("/page/config.json", get(support::page_config))
         .route("/page/{name}", get(asset))
         .route("/api/v1/me", get(support::me))
-        .route("/api/v1/crews", get(support::crews))
+        .route("/api/v1/crews", get(support::crews));
+    described.merge(plain.into())
 }
 
 fn respond(content_type: &'static str, body: &'static str) -> Response {

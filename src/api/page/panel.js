@@ -2,11 +2,13 @@
 // evidence; the evidence timeline; the audit trail (lifecycle history).
 
 import { get, post, getOptional, ApiError } from "./api.js";
-import { seriesOf, chartCard } from "./charts.js";
+import { seriesOf, chartCard, readingsAround } from "./charts.js";
 import { clockTime, titleCase, el, sevBadge, statusBadge, deptBadge, deptColour, number } from "./format.js";
 
 const enc = encodeURIComponent;
 const SILENCE_RADIUS_M = 500;
+// Readings behind the charts are re-read at most this often while an incident is shown.
+const READINGS_TTL_MS = 5000;
 
 // Which actions make sense from which status (the server decides; this only greys out buttons
 // that would certainly be refused). Unknown statuses leave everything enabled.
@@ -26,7 +28,7 @@ export class Panel {
     this.$ = (id) => root.querySelector(`#${id}`);
     this.incident = null;
     this.canOperate = false;
-    this.historyFor = null;
+    this.readings = { id: null, at: 0, byDevice: new Map() };
     this.$("p-close").addEventListener("click", () => this.cb.onClose());
     for (const b of root.querySelectorAll("[data-action]")) {
       b.addEventListener("click", () => this.act(b.dataset.action, b));
@@ -88,10 +90,34 @@ export class Panel {
     this.$("act-crews").textContent = `${free.length} crew${free.length === 1 ? "" : "s"} available`;
   }
 
-  renderEvidence() {
+  renderCharts() {
     const i = this.incident;
     const colour = deptColour(i.departments[0]);
-    this.$("p-charts").replaceChildren(...seriesOf(i.evidence).map((s) => chartCard(s, colour)));
+    const byDevice = this.readings.id === i.id ? this.readings.byDevice : new Map();
+    this.$("p-charts").replaceChildren(
+      ...seriesOf(i.evidence).map((s) => chartCard(s, colour, readingsAround(s, byDevice.get(s.device)))),
+    );
+  }
+
+  // One request per device behind the evidence; a device without readings just has none.
+  async loadReadings() {
+    const i = this.incident;
+    const now = Date.now();
+    if (this.readings.id === i.id && now - this.readings.at < READINGS_TTL_MS) return;
+    this.readings = { id: i.id, at: now, byDevice: this.readings.id === i.id ? this.readings.byDevice : new Map() };
+    const devices = [...new Set(i.evidence.map((e) => e.device_id))];
+    const answers = await Promise.all(
+      devices.map((d) => getOptional(`/api/v1/devices/${enc(d)}/readings`).catch(() => null)),
+    );
+    if (!this.incident || this.incident.id !== i.id) return;
+    devices.forEach((d, k) => this.readings.byDevice.set(d, answers[k]));
+    this.renderCharts();
+  }
+
+  renderEvidence() {
+    const i = this.incident;
+    this.renderCharts();
+    this.loadReadings();
     this.$("p-evidence").replaceChildren(
       ...[...i.evidence].reverse().map((e) =>
         el(

@@ -1,17 +1,19 @@
 //! The routes the command-centre page needs besides the incident API: who am I
-//! (`GET /api/v1/me`), where are the crews (`GET /api/v1/crews`), and the page's own settings
+//! (`GET /api/v1/me`), where are the crews (`GET /api/v1/crews`), a device's recent readings for
+//! the charts (`GET /api/v1/devices/{id}/readings`), and the page's own settings
 //! (`GET /page/config.json`, no token: it holds nothing secret).
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
-use axum::extract::State;
+use axum::extract::{Path, State};
 use axum::Json;
 use serde::Serialize;
 
 use crate::api::auth::{Permission, Principal};
+use crate::api::openapi::ErrorBody;
 use crate::api::{ApiError, ApiState};
-use crate::model::{Crew, CrewStatus};
+use crate::model::{Crew, CrewStatus, EventTime};
 
 /// Latest status per crew id, read from wherever crew messages are decoded.
 pub type CrewStatusFn = dyn Fn() -> BTreeMap<String, CrewStatus> + Send + Sync;
@@ -127,4 +129,58 @@ pub(in crate::api) async fn page_config(State(state): State<ApiState>) -> Json<P
     Json(PageConfig {
         tile_url: state.tile_url.clone(),
     })
+}
+
+/// One kept reading.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub(in crate::api) struct ReadingPoint {
+    /// Event time (device clock).
+    ts: EventTime,
+    /// Value in the metric's canonical unit.
+    value: f64,
+}
+
+/// `GET /api/v1/devices/{id}/readings` body.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub(in crate::api) struct RecentReadings {
+    /// Device id.
+    device_id: String,
+    /// Per metric, the newest readings kept in memory (at most
+    /// [`crate::incident::RECENT_READINGS`]), oldest first.
+    metrics: BTreeMap<String, Vec<ReadingPoint>>,
+}
+
+/// The last readings of one device per metric, kept in memory for the page's charts (a small
+/// bounded ring per device and metric, not a history: that is InfluxDB's job).
+#[utoipa::path(
+    get, path = "/api/v1/devices/{id}/readings", tag = "devices",
+    params(("id" = String, Path, description = "Device id")),
+    responses(
+        (status = 200, description = "Recent readings per metric, oldest first", body = RecentReadings),
+        (status = 401, description = "No or unknown token", body = ErrorBody),
+        (status = 403, description = "Role not allowed", body = ErrorBody),
+        (status = 404, description = "No such device", body = ErrorBody),
+    ),
+    security(("bearer" = ["viewer", "operator", "engineer", "admin"]))
+)]
+pub(in crate::api) async fn device_readings(
+    State(state): State<ApiState>,
+    caller: Principal,
+    Path(id): Path<String>,
+) -> Result<Json<RecentReadings>, ApiError> {
+    caller.require(Permission::Read, "read devices")?;
+    let metrics = state
+        .devices
+        .recent_readings(&id)
+        .ok_or_else(|| ApiError::NotFound(format!("no device with id {id:?}")))?;
+    Ok(Json(RecentReadings {
+        device_id: id,
+        metrics: metrics
+            .into_iter()
+            .map(|(m, v)| {
+                let points = v.into_iter().map(|(ts, value)| ReadingPoint { ts, value });
+                (m, points.collect())
+            })
+            .collect(),
+    }))
 }

@@ -44,6 +44,9 @@ mod tests;
 pub const STREAM_PATH: &str = "/api/v1/stream";
 /// Changes kept for reconnecting clients: at a few changes per second, hours of history.
 pub const RING_CAPACITY: usize = 10_000;
+/// ...and at most this many bytes of them: an incident with much evidence is tens of KB, so a
+/// count alone would not bound memory.
+const RING_MAX_BYTES: usize = 64 * 1024 * 1024;
 /// Most events taken from the ring per wake-up, so a far-behind client is served in slices.
 const BATCH: usize = 256;
 /// Comment lines keep idle connections open through proxies that drop silent ones.
@@ -107,20 +110,40 @@ struct Ring {
     events: VecDeque<Arc<Numbered>>,
     /// Sequence number of the newest change (0: none yet).
     latest: u64,
+    /// Most changes kept.
     capacity: usize,
+    /// Most bytes of event data kept (the newest change is always kept).
+    max_bytes: usize,
+    /// Bytes of event data held now.
+    bytes: usize,
 }
 
 impl Ring {
+    fn new(capacity: usize, max_bytes: usize) -> Ring {
+        Ring {
+            events: VecDeque::with_capacity(capacity.clamp(1, 1024)),
+            latest: 0,
+            capacity: capacity.max(1),
+            max_bytes,
+            bytes: 0,
+        }
+    }
+
     fn push(&mut self, kind: &'static str, data: String) -> u64 {
         self.latest += 1;
-        if self.events.len() == self.capacity {
-            self.events.pop_front();
-        }
+        self.bytes += data.len();
         self.events.push_back(Arc::new(Numbered {
             seq: self.latest,
             kind,
             data,
         }));
+        while self.events.len() > self.capacity
+            || (self.bytes > self.max_bytes && self.events.len() > 1)
+        {
+            if let Some(old) = self.events.pop_front() {
+                self.bytes -= old.data.len();
+            }
+        }
         self.latest
     }
 
@@ -180,15 +203,11 @@ impl std::fmt::Debug for StreamHub {
 }
 
 impl StreamHub {
-    /// An empty hub keeping the last `capacity` changes (at least one).
-    pub fn new(capacity: usize) -> Arc<StreamHub> {
-        let capacity = capacity.max(1);
+    /// An empty hub keeping the last `capacity` changes (at least one) and at most
+    /// `max_bytes` of them (the newest is always kept).
+    pub fn new(capacity: usize, max_bytes: usize) -> Arc<StreamHub> {
         Arc::new(StreamHub {
-            ring: Mutex::new(Ring {
-                events: VecDeque::with_capacity(capacity.min(1024)),
-                latest: 0,
-                capacity,
-            }),
+            ring: Mutex::new(Ring::new(capacity, max_bytes)),
             latest: watch::channel(0).0,
             closed: watch::channel(false).0,
             epoch: format!("{:x}", chrono::Utc::now().timestamp_micros()),
@@ -199,7 +218,7 @@ impl StreamHub {
     ///
     /// [`close`]: StreamHub::close
     pub fn start(state: &ApiState) -> Arc<StreamHub> {
-        let hub = StreamHub::new(RING_CAPACITY);
+        let hub = StreamHub::new(RING_CAPACITY, RING_MAX_BYTES);
         // Subscribe before returning, so no change made after `start` can be missed.
         let feeds = feed::Feeds::subscribe(state);
         tokio::spawn(feeds.run(hub.clone()));

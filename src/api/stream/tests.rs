@@ -10,11 +10,7 @@ fn seqs(b: Batch) -> Vec<u64> {
 }
 
 fn ring(capacity: usize, n: usize) -> Ring {
-    let mut r = Ring {
-        events: VecDeque::new(),
-        latest: 0,
-        capacity,
-    };
+    let mut r = Ring::new(capacity, usize::MAX);
     for i in 0..n {
         r.push("incident", format!("{{\"n\":{i}}}"));
     }
@@ -47,6 +43,24 @@ fn a_cursor_from_a_previous_run_resyncs() {
 }
 
 #[test]
+fn the_ring_is_bounded_in_bytes_too() {
+    let mut r = Ring::new(100, 25);
+    for k in 0..5 {
+        r.push("incident", format!("{k}-123456789")); // 11 bytes each
+    }
+    assert_eq!(r.bytes, 22, "two fit in 25 bytes");
+    assert_eq!(seqs(r.after(3)), vec![4, 5]);
+    assert!(matches!(r.after(2), Batch::Resync { latest: 5, .. }));
+    r.push("incident", "x".repeat(100));
+    assert_eq!(
+        seqs(r.after(5)),
+        vec![6],
+        "the newest is kept even when too big"
+    );
+    assert_eq!(r.bytes, 100);
+}
+
+#[test]
 fn batches_are_bounded() {
     let r = ring(1000, 600);
     let first = seqs(r.after(0));
@@ -56,7 +70,7 @@ fn batches_are_bounded() {
 
 #[tokio::test]
 async fn a_connection_waits_for_new_changes_and_ends_on_close() {
-    let hub = StreamHub::new(8);
+    let hub = StreamHub::new(8, 1 << 20);
     let mut conn = Connection {
         latest_rx: hub.latest.subscribe(),
         closed_rx: hub.closed(),

@@ -194,3 +194,67 @@ async fn concurrent_evidence_and_operator_clicks_never_duplicate_a_dispatch() {
         Err(DispatchError::UnknownIncident("nope".into()))
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_restart_on_the_durable_store_neither_resends_nor_forgets_a_dispatch() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let start = |store: Arc<IncidentStore>| {
+        let (outbox, sent) = mpsc::channel(64);
+        let (stop, shutdown) = watch::channel(false);
+        let opts = DispatchOptions {
+            config: DispatchConfig {
+                answer_timeout_secs: 2,
+                ..DispatchConfig::default()
+            },
+            crews: crews(),
+            devices: HashMap::new(),
+            log: store.clone(),
+            store,
+            clock: TokioClock::new(),
+            metrics: None,
+        };
+        let (handle, task) = spawn(opts, outbox, shutdown);
+        for c in crews() {
+            handle.inbox().status(CrewStatus {
+                crew_id: c.crew_id,
+                ts: T0,
+                location: c.home,
+                state: CrewState::Available,
+            });
+        }
+        (handle, task, sent, stop)
+    };
+    let store = Arc::new(IncidentStore::open(dir.path(), None).expect("durable store"));
+    let (handle, task, mut sent, stop) = start(store.clone());
+    store.apply_snapshot(burst(1));
+    let first = [next(&mut sent).await.crew_id, next(&mut sent).await.crew_id];
+    let _ = stop.send(true);
+    task.await.expect("dispatcher stops");
+    drop((handle, store));
+
+    let store = Arc::new(IncidentStore::open(dir.path(), None).expect("reopens"));
+    let (handle, _task, mut sent, _stop) = start(store);
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert!(
+        sent.try_recv().is_err(),
+        "restored cases are not sent again"
+    );
+    assert_eq!(handle.dispatches().expect("log").len(), 2);
+    let mut next_crews = [next(&mut sent).await.crew_id, next(&mut sent).await.crew_id];
+    next_crews.sort();
+    assert_eq!(
+        next_crews,
+        ["T-02".to_string(), "W-02".to_string()],
+        "first: {first:?}"
+    );
+    let reasons: Vec<EscalationReason> = handle
+        .escalations()
+        .expect("log")
+        .iter()
+        .map(|e| e.reason)
+        .collect();
+    assert_eq!(
+        reasons,
+        [EscalationReason::NoAnswer, EscalationReason::NoAnswer]
+    );
+}
