@@ -346,15 +346,13 @@ async fn operator_sees_an_mqtt_incident_live_and_acknowledges_it_in_chromium() {
         "the acknowledged status in the list",
     )
     .await;
-    assert_eq!(
-        js(
-            &page,
-            "document.getElementById('p-audit').textContent.includes('ops-desk-1')"
-        )
-        .await,
-        true,
-        "the audit trail names the operator"
-    );
+    wait_js(
+        &page,
+        "document.getElementById('p-audit').textContent.includes('ops-desk-1')",
+        secs(10),
+        "the audit trail naming the operator",
+    )
+    .await;
 
     // A refused action is shown as the server worded it (409: already acknowledged).
     js(&page, "(() => { const b = document.getElementById('act-ack'); b.disabled = false; b.click(); })()").await;
@@ -369,6 +367,15 @@ async fn operator_sees_an_mqtt_incident_live_and_acknowledges_it_in_chromium() {
         err.as_str().unwrap_or("").contains("Not possible now"),
         "shown error: {err}"
     );
+
+    // The charts show the devices' recent readings around the evidence.
+    wait_js(
+        &page,
+        "[...document.querySelectorAll('#p-charts .chart')].some(c => Number(c.dataset.readings) > 1)",
+        secs(10),
+        "a chart drawn from recent readings",
+    )
+    .await;
 
     // Let the rest of the city arrive, then keep a picture of the screen.
     probe.wait_received(messages.len() as u64 + 1).await;

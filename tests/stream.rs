@@ -471,4 +471,36 @@ fn the_page_its_assets_and_settings_need_no_token_but_me_does() {
         (200, "[]"),
         "no crew board on this server"
     );
+
+    // Recent readings for the charts: kept in time order, a repeated time replaced, bounded.
+    let reading = |ms: i64, value: f64| -> citybrain::model::Reading {
+        serde_json::from_value(serde_json::json!({
+            "device_id": "PG-1", "profile": "pressure-logger", "metric": "pressure_kpa",
+            "ts": EventTime(1_790_000_000_000 + ms).to_rfc3339(), "value": value,
+            "arrival": EventTime(1_790_000_000_000 + ms).to_rfc3339(),
+        }))
+        .expect("reading JSON")
+    };
+    let n = citybrain::incident::RECENT_READINGS as i64;
+    let mut batch: Vec<_> = (0..n + 5).map(|k| reading(k * 1000, k as f64)).collect();
+    batch.push(reading(2500, 99.0)); // late
+    batch.push(reading(10_000, -1.0)); // same time as an earlier one: replaces it
+    server.devices.record_readings(&batch);
+    let (code, _, _, body) = fetch("/api/v1/devices/PG-1/readings", Some(TOKEN));
+    assert_eq!(code, 200, "{body}");
+    let v: Value = serde_json::from_str(&body).expect("readings JSON");
+    let points = v["metrics"]["pressure_kpa"].as_array().expect("a series");
+    assert_eq!(points.len() as i64, n, "bounded to the newest {n}");
+    let values: Vec<f64> = points.iter().filter_map(|p| p["value"].as_f64()).collect();
+    assert_eq!(
+        values.first().copied(),
+        Some(5.0),
+        "oldest dropped first (the late one too)"
+    );
+    assert_eq!(values[5], -1.0, "the repeated time replaced the value");
+    assert_eq!(values.last().copied(), Some((n + 4) as f64));
+    let (code, _, _, _) = fetch("/api/v1/devices/NOPE/readings", Some(TOKEN));
+    assert_eq!(code, 404);
+    let (code, _, _, _) = fetch("/api/v1/devices/PG-1/readings", None);
+    assert_eq!(code, 401);
 }

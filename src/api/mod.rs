@@ -110,7 +110,7 @@ pub fn routes() -> OpenApiRouter<ApiState> {
         .routes(routes!(auth::routes::revoke_token))
         .routes(routes!(openapi::openapi_json))
         .route(STREAM_PATH, get(stream::stream))
-        .merge(page::routes().into())
+        .merge(page::routes())
         .routes(routes!(handlers::metrics))
         .routes(routes!(handlers::healthz))
 }

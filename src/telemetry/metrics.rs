@@ -140,7 +140,8 @@ pub struct Metrics {
     pub influx_spool_bytes: Gauge,
     /// 1 while the last InfluxDB write succeeded, 0 after a failed one.
     pub influx_up: Gauge,
-    /// Points the InfluxDB sink gave up on, by reason ([`INFLUX_DROP_REASONS`]).
+    /// Points the InfluxDB sink gave up on, by reason (`queue_full`, `spool_full`, `spool_error`,
+    /// `rejected`, `invalid`, `stopped`).
     pub influx_dropped_points_total: CounterVec<1>,
     /// Crew dispatches sent, by mode (`automatic`, `operator_confirmed`).
     pub dispatches_total: CounterVec<1>,

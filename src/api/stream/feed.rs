@@ -5,7 +5,7 @@ use std::sync::Arc;
 
 use tokio::sync::{broadcast, watch};
 
-use super::{recv_or_lag, StreamHub, CREW_POLL};
+use super::{StreamHub, CREW_POLL};
 use crate::api::ApiState;
 use crate::incident::DeviceStatusView;
 use crate::model::Incident;
@@ -63,6 +63,32 @@ impl Feeds {
                 },
                 _ = closed.wait_for(|c| *c) => break,
             }
+        }
+    }
+}
+
+/// Logs and reports a lagged subscription: changes were lost, so every client must reload.
+fn lagged(hub: &StreamHub, feed: &'static str, missed: u64) {
+    tracing::warn!(
+        feed,
+        missed,
+        "live stream feeder fell behind; clients told to resync"
+    );
+    let body = serde_json::json!({ "reason": format!("server skipped {missed} {feed} changes") });
+    hub.publish("resync", &body);
+}
+
+/// Receives from a broadcast feed; `None` once it is closed.
+async fn recv_or_lag<T: Clone>(
+    hub: &StreamHub,
+    feed: &'static str,
+    rx: &mut broadcast::Receiver<T>,
+) -> Option<T> {
+    loop {
+        match rx.recv().await {
+            Ok(v) => return Some(v),
+            Err(broadcast::error::RecvError::Lagged(n)) => lagged(hub, feed, n),
+            Err(broadcast::error::RecvError::Closed) => return None,
         }
     }
 }

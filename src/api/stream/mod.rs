@@ -379,29 +379,3 @@ impl Connection {
         }
     }
 }
-
-/// Logs and reports a lagged subscription: changes were lost, so every client must reload.
-pub(super) fn lagged(hub: &StreamHub, feed: &'static str, missed: u64) {
-    tracing::warn!(
-        feed,
-        missed,
-        "live stream feeder fell behind; clients told to resync"
-    );
-    let body = serde_json::json!({ "reason": format!("server skipped {missed} {feed} changes") });
-    hub.publish("resync", &body);
-}
-
-/// Receives from a broadcast feed; `None` once it is closed.
-pub(super) async fn recv_or_lag<T: Clone>(
-    hub: &StreamHub,
-    feed: &'static str,
-    rx: &mut broadcast::Receiver<T>,
-) -> Option<T> {
-    loop {
-        match rx.recv().await {
-            Ok(v) => return Some(v),
-            Err(broadcast::error::RecvError::Lagged(n)) => lagged(hub, feed, n),
-            Err(broadcast::error::RecvError::Closed) => return None,
-        }
-    }
-}

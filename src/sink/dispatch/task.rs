@@ -40,7 +40,7 @@ impl Task {
             self.command(cmd).await;
         }
         for incident in self.store.all() {
-            self.incident(incident).await;
+            self.incident(incident, false).await;
         }
         let mut store_open = true;
         loop {
@@ -56,11 +56,11 @@ impl Task {
                     None => return,
                 },
                 change = incidents.recv(), if store_open => match change {
-                    Ok(incident) => self.incident(incident).await,
+                    Ok(incident) => self.incident(incident, true).await,
                     Err(broadcast::error::RecvError::Lagged(n)) => {
                         tracing::warn!(missed = n, "dispatcher fell behind the store; rescanning");
                         for incident in self.store.all() {
-                            self.incident(incident).await;
+                            self.incident(incident, false).await;
                         }
                     }
                     Err(broadcast::error::RecvError::Closed) => store_open = false,
@@ -73,14 +73,24 @@ impl Task {
         }
     }
 
-    async fn incident(&mut self, incident: Incident) {
+    /// An incident as stored now. `announce`: it is a change (not a rescan of the store after
+    /// a start or a lag), so webhooks and other listeners hear of it.
+    async fn incident(&mut self, incident: Incident, announce: bool) {
         let now = self.clock.now();
-        let suppressed = self.silences.evaluate(&incident, now);
+        let closed = IncidentView::of(&incident, false).closed;
+        // A closed incident is not judged again: it keeps the verdict it had while live.
+        let suppressed = if closed {
+            self.silences.is_suppressed(&incident.id)
+        } else {
+            self.silences.evaluate(&incident, now)
+        };
         let view = IncidentView::of(&incident, suppressed);
-        let _ = self.events.send(DispatchEvent::Incident {
-            incident,
-            suppressed,
-        });
+        if announce {
+            let _ = self.events.send(DispatchEvent::Incident {
+                incident,
+                suppressed,
+            });
+        }
         let effects = self.machine.on_incident(view, now);
         self.apply(effects).await;
     }
