@@ -31,7 +31,7 @@ use axum::Extension;
 use futures_util::Stream;
 use parking_lot::Mutex;
 use serde::{Deserialize, Serialize};
-use tokio::sync::{broadcast, watch};
+use tokio::sync::watch;
 
 use super::auth::{Permission, Principal};
 use super::{ApiError, ApiState};
