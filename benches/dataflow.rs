@@ -110,7 +110,7 @@ fn main() {
     let mut c = Criterion::default()
         .sample_size(10)
         .warm_up_time(Duration::from_secs(1))
-        .measurement_time(Duration::from_secs(4))
+        .measurement_time(Duration::from_secs(6))
         .configure_from_args();
     let mut group = c.benchmark_group("dataflow");
     group.throughput(Throughput::Elements(readings));

@@ -210,6 +210,7 @@ async fn a_burst_dispatches_water_and_traffic_crews_and_escalates_declines_and_s
             defs: defs(dir.path()),
             dead_letters: Arc::new(DeadLetterLog::in_memory()),
             tile_url: None,
+            influx: None,
         },
         None,
         setup,

@@ -16,6 +16,25 @@ fn copy_dir(from: &std::path::Path, to: &std::path::Path) {
     }
 }
 
+async fn post(url: String, token: &str) -> (u16, String) {
+    let token = token.to_string();
+    tokio::task::spawn_blocking(move || {
+        let agent: ureq::Agent = ureq::Agent::config_builder()
+            .http_status_as_error(false)
+            .build()
+            .new_agent();
+        let mut resp = agent
+            .post(&url)
+            .header("Authorization", &format!("Bearer {token}"))
+            .send_empty()
+            .expect("http request");
+        let status = resp.status().as_u16();
+        (status, resp.body_mut().read_to_string().unwrap_or_default())
+    })
+    .await
+    .expect("http thread")
+}
+
 async fn wait_for(what: &str, mut f: impl FnMut() -> bool) {
     let deadline = Instant::now() + Duration::from_secs(20);
     while !f() {
@@ -71,6 +90,26 @@ async fn editing_pipelines_reloads_them_and_a_bad_edit_keeps_the_old_ones() {
     let rule = current.pipelines.rule("pollution_episode").expect("rule");
     assert_eq!(rule.trigger[0].all[0].min_devices, 3);
     assert!(source.status().last_errors.is_empty());
+
+    // The same through the API (engineer role): a bad file gives 422 with file and field, the
+    // version stays; a good one reloads.
+    std::fs::write(&file, good.replace("window_secs: 3600", "window_secs: 0")).expect("write");
+    let (code, body) = post(rig.url("/api/v1/pipelines/reload"), &rig.token).await;
+    assert_eq!(code, 422, "{body}");
+    assert!(
+        body.contains("pollution_episode.yaml:") && body.contains("incident.window_secs"),
+        "{body}"
+    );
+    std::fs::write(&file, good.replace("min_devices: 2", "min_devices: 3")).expect("write");
+    let (code, body) = post(rig.url("/api/v1/pipelines/reload"), &rig.token).await;
+    assert_eq!(code, 200, "{body}");
+    let view: serde_json::Value = serde_json::from_str(&body).expect("json");
+    assert!(view["version"].as_u64().is_some_and(|v| v >= 2), "{view}");
+    assert!(view["kinds"]
+        .as_array()
+        .is_some_and(|k| k.iter().any(|x| x == "pollution_episode")));
+    let (code, body) = get(rig.url("/api/v1/pipelines"), Some(rig.token.clone())).await;
+    assert_eq!(code, 200, "{body}");
 
     // The pipeline keeps working with the new definitions: publish the city; the sim's episode
     // has at most three stations, so with min_devices 3 only a three-station episode opens.

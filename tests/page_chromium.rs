@@ -63,6 +63,7 @@ fn start(broker: &citybrain::ingest::testkit::Mosquitto, dir: &Path) -> (Live, M
         defs: defs(dir),
         dead_letters: Arc::new(DeadLetterLog::in_memory()),
         tile_url: None,
+        influx: None,
     })
     .expect("live pipeline starts");
     (live, mqtt)

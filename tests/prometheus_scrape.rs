@@ -176,6 +176,7 @@ fn prometheus_scrapes_the_metrics_endpoint() {
         crews: None,
         tile_url: None,
         dispatch: None,
+        definitions: Default::default(),
     };
     let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
     let server = rt.spawn(citybrain::api::serve(listener, state, async move {

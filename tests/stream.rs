@@ -52,6 +52,7 @@ fn start_with_tiles(tile_url: Option<String>) -> Server {
         crews: None,
         tile_url,
         dispatch: None,
+        definitions: Default::default(),
     };
     let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
     listener.set_nonblocking(true).expect("nonblocking");

@@ -36,6 +36,10 @@ pub enum ApiError {
     /// The incident's lifecycle does not allow the change (409).
     #[error("{0}")]
     Conflict(String),
+    /// The request was understood but its content is invalid, e.g. pipeline files that fail
+    /// validation (422); the message lists every problem.
+    #[error("{0}")]
+    Invalid(String),
     /// The change could not be saved durably, so it was not made (503; details only in logs).
     #[error("the change could not be saved; it was not made, try again")]
     Unavailable,
@@ -52,6 +56,7 @@ impl ApiError {
             ApiError::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
             ApiError::Conflict(_) => StatusCode::CONFLICT,
             ApiError::Unavailable => StatusCode::SERVICE_UNAVAILABLE,
+            ApiError::Invalid(_) => StatusCode::UNPROCESSABLE_ENTITY,
         }
     }
 }

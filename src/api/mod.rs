@@ -26,6 +26,7 @@ mod error;
 mod handlers;
 pub mod openapi;
 mod page;
+pub mod pipelines;
 mod stream;
 #[cfg(test)]
 mod test_server;
@@ -77,6 +78,8 @@ pub struct ApiState {
     /// Crew dispatch and silences (`/api/v1/dispatches`, `/api/v1/silences`, ...); `None`:
     /// those routes answer 404.
     pub dispatch: Option<crate::sink::dispatch::DispatchHandle>,
+    /// The running pipelines and profiles (`/api/v1/pipelines`, hot reload by engineers).
+    pub definitions: pipelines::DefinitionsSlot,
 }
 
 /// Every route with its OpenAPI description, registered together so the served routes and
@@ -95,6 +98,8 @@ pub fn routes() -> OpenApiRouter<ApiState> {
         .routes(routes!(handlers::lifecycle::reopen_incident))
         .routes(routes!(handlers::lifecycle::merge_incident))
         .routes(routes!(handlers::list_devices))
+        .routes(routes!(pipelines::get_pipelines))
+        .routes(routes!(pipelines::reload_pipelines))
         .routes(routes!(dispatch::list_dispatches))
         .routes(routes!(dispatch::ack_dispatch))
         .routes(routes!(dispatch::dispatch_incident))

@@ -162,6 +162,7 @@ impl Server {
             crews: None,
             tile_url: None,
             dispatch: None,
+            definitions: Default::default(),
         };
 
         let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");

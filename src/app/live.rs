@@ -48,6 +48,8 @@ pub struct LiveOptions {
     pub dead_letters: Arc<DeadLetterLog>,
     /// `api.tile_url`: map tiles under the command-centre page's map (none: drawn offline).
     pub tile_url: Option<String>,
+    /// `influx:` block: also write readings, anomalies and incidents to InfluxDB (off: None).
+    pub influx: Option<crate::sink::influx::InfluxConfig>,
 }
 
 /// A running live pipeline.
@@ -64,6 +66,8 @@ pub struct Live {
     pub api_addr: SocketAddr,
     /// Hot reload of the running definitions.
     pub reloader: super::Reloader,
+    /// Where the API finds the definitions source once `watch_definitions` has set it up.
+    definitions: crate::api::pipelines::DefinitionsSlot,
     /// Crew dispatch, escalations and silences.
     pub dispatch: DispatchHandle,
     dispatch_tasks: Vec<tokio::task::JoinHandle<()>>,
@@ -120,25 +124,44 @@ impl Live {
             metrics: Some(metrics.clone()),
         };
         let dispatch_mqtt = opts.mqtt.clone();
+        let (shutdown, shutdown_rx) = watch::channel(false);
+        let influx = match opts.influx {
+            Some(cfg) => {
+                let departments = crate::sink::influx::departments(&opts.defs.registry);
+                let (sink, writer) = crate::sink::influx::InfluxSink::start(
+                    cfg,
+                    departments,
+                    metrics.clone(),
+                    shutdown_rx.clone(),
+                )
+                .context("starting the InfluxDB sink")?;
+                Some((sink, writer))
+            }
+            None => None,
+        };
         let engine = Engine::start_with_store(
             opts.dataflow,
             opts.defs,
             metrics.clone(),
             opts.dead_letters,
             None,
-            None,
+            influx.as_ref().map(|(sink, _)| sink.clone()),
             store,
         )?;
         let (store, devices) = (engine.store.clone(), engine.devices.clone());
         let reloader = engine.reloader();
         let engine_crews = engine.crews.clone();
-        let (shutdown, shutdown_rx) = watch::channel(false);
-        let (dispatcher, dispatch_tasks) = crate::sink::dispatch::start_live(
+        let (dispatcher, mut dispatch_tasks) = crate::sink::dispatch::start_live(
             dispatch_opts,
             dispatch_mqtt,
             dispatch.webhooks,
             shutdown_rx.clone(),
         )?;
+        // The InfluxDB writer flushes (or spools) on shutdown: stop() awaits it after the
+        // decoder has handed over everything.
+        if let Some((_, writer)) = influx {
+            dispatch_tasks.push(writer);
+        }
         let _ = engine.crews.inbox.set(dispatcher.inbox());
         let (tx, mut rx) = mpsc::channel::<RawMessage>(SOURCE_QUEUE);
         let source_stats = Arc::new(SourceStats::default());
@@ -185,6 +208,7 @@ impl Live {
         opts.listener.set_nonblocking(true)?;
         let listener = tokio::net::TcpListener::from_std(opts.listener)?;
         let api_addr = listener.local_addr()?;
+        let definitions: crate::api::pipelines::DefinitionsSlot = Default::default();
         let state = ApiState {
             store: store.clone(),
             devices: devices.clone(),
@@ -196,6 +220,7 @@ impl Live {
             })),
             tile_url: opts.tile_url,
             dispatch: Some(dispatcher.clone()),
+            definitions: definitions.clone(),
         };
         let api = {
             let mut rx = shutdown_rx.clone();
@@ -215,6 +240,7 @@ impl Live {
             source_stats,
             api_addr,
             reloader,
+            definitions,
             dispatch: dispatcher,
             dispatch_tasks,
             shutdown,
@@ -236,6 +262,7 @@ impl Live {
         let source =
             super::DefinitionsSource::new(pipelines, profiles, registry, self.reloader.clone());
         source.spawn_watch(std::time::Duration::from_secs(1), self.shutdown.subscribe());
+        let _ = self.definitions.set(Arc::new(source.clone()));
         source
     }
 
@@ -316,6 +343,7 @@ pub fn run(config: &std::path::Path) -> anyhow::Result<ExitCode> {
                 defs,
                 dead_letters,
                 tile_url: cfg.api.tile_url,
+                influx: cfg.influx,
             },
             state_dir.as_deref(),
             dispatch,
@@ -425,6 +453,7 @@ pub fn demo(args: DemoArgs) -> anyhow::Result<ExitCode> {
                 defs,
                 dead_letters: Arc::new(DeadLetterLog::in_memory()),
                 tile_url: None,
+                influx: None,
             },
             Some(&state_dir),
         )?;

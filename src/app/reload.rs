@@ -124,6 +124,40 @@ impl DefinitionsSource {
     }
 }
 
+impl std::fmt::Debug for DefinitionsSource {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("DefinitionsSource")
+            .field("pipelines", &self.pipelines)
+            .field("profiles", &self.profiles)
+            .finish_non_exhaustive()
+    }
+}
+
+impl crate::api::pipelines::DefinitionsControl for DefinitionsSource {
+    fn reload_now(&self) -> Result<u64, Vec<String>> {
+        DefinitionsSource::reload_now(self)
+            .map_err(|e| e.0.iter().map(ToString::to_string).collect())
+    }
+
+    fn describe(&self) -> crate::api::pipelines::DefinitionsView {
+        let current = self.reloader.current();
+        let status = self.status();
+        crate::api::pipelines::DefinitionsView {
+            version: current.number,
+            kinds: current
+                .pipelines
+                .rules
+                .iter()
+                .map(|r| r.kind.clone())
+                .collect(),
+            signals: current.pipelines.signals.keys().cloned().collect(),
+            reloads: status.reloads,
+            rejected: status.rejected,
+            last_errors: status.last_errors,
+        }
+    }
+}
+
 /// Loads profiles and pipelines and checks them against the register.
 pub(super) fn load(
     pipelines: &Path,

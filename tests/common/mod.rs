@@ -81,6 +81,7 @@ pub fn start_live(broker: &Mosquitto, defs: Definitions) -> LiveRig {
         defs,
         dead_letters: Arc::new(DeadLetterLog::in_memory()),
         tile_url: None,
+        influx: None,
     })
     .expect("live pipeline starts");
     LiveRig { live, token, mqtt }
