@@ -33,8 +33,10 @@ const START_MS: i64 = common::CITY_START.0;
 const DAY_MS: i64 = 86_400_000;
 const DAYS: i64 = 4;
 
-/// Detector configs as a pipeline would write them. Where a shipped signal uses the type, its
-/// parameters are copied (`pressure_drop`, `sensor_frozen`, `device_silent`, `accident_event`).
+/// Detector configs as a pipeline would write them: the parameters of the shipped signals
+/// `pressure_drop` (step), `sensor_frozen` (flatline), `device_silent` (silence) and
+/// `accident_event` (event); the others are set for this pressure stream (the shipped threshold
+/// watches PM2.5; spike, seasonal and cusum are not in the shipped pipelines).
 const DETECTORS: [(&str, &str); 8] = [
     (
         "threshold",
