@@ -56,6 +56,9 @@ pub(super) fn run(
                 move |initial, _info| {
                     let mut bank = DetectorBank::new(bank_defs.pipelines.clone(), bank_defs.profiles.clone());
                     let mut version = 0u64;
+                    // The watermark sweep touches every detector of the worker; it is idempotent,
+                    // so it runs only when the frontier has moved, not on every activation.
+                    let mut swept: Option<u64> = None;
                     let mut held: Option<Capability<u64>> = Some(initial);
                     let mut buffer: BTreeMap<u64, Vec<Reading>> = BTreeMap::new();
                     let mut produced: Vec<Anomaly> = Vec::new();
@@ -87,7 +90,8 @@ pub(super) fn run(
                                 }
                             }
                         }
-                        if let Some(l) = limit {
+                        if let Some(l) = limit.filter(|l| swept.is_none_or(|s| *l > s)) {
+                            swept = Some(l);
                             if let Some(v) = reloads_detect.update_for(version, l) {
                                 bank.reload(v.pipelines.clone(), v.profiles.clone());
                                 version = v.number;
@@ -122,6 +126,7 @@ pub(super) fn run(
                     move |initial, _info| {
                         let mut correlator = Correlator::new(&corr_defs.pipelines, corr_defs.registry.clone());
                         let mut version = 0u64;
+                        let mut swept: Option<u64> = None;
                         // Only worker 0 correlates; elsewhere restored incidents would clear on
                         // the next watermark and be reported twice.
                         if index == 0 {
@@ -154,7 +159,8 @@ pub(super) fn run(
                                     }
                                 }
                             }
-                            if let Some(l) = limit {
+                            if let Some(l) = limit.filter(|l| swept.is_none_or(|s| *l > s)) {
+                                swept = Some(l);
                                 if let Some(v) = reloads_corr.update_for(version, l) {
                                     correlator.reload(&v.pipelines);
                                     version = v.number;
